@@ -1,0 +1,47 @@
+"""twin3d: AI-driven 3D digital twins in USD and VTK.
+
+The public API is imported lazily so that ``import twin3d`` stays cheap and has no
+side effects (no USD plugin registration, no torch/TensorFlow import).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Scene": "twin3d.scene",
+    "Asset": "twin3d.scene",
+    "Field": "twin3d.scene",
+    "Part": "twin3d.scene",
+    "Transform": "twin3d.scene",
+    "Material": "twin3d.scene",
+    "Twin3DError": "twin3d.errors",
+    "InputError": "twin3d.errors",
+    "SpecError": "twin3d.errors",
+    "UnsupportedFormatError": "twin3d.errors",
+    "NotFittedError": "twin3d.errors",
+    "ModelFileError": "twin3d.errors",
+    "TrainingError": "twin3d.errors",
+    "load_spec": "twin3d.spec",
+    "build_scene": "twin3d.spec",
+    "read_mesh": "twin3d.io",
+    "make_equipment": "twin3d.equipment",
+    "write_usd": "twin3d.usd",
+    "read_usd": "twin3d.usd",
+    "render_png": "twin3d.render",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'twin3d' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,79 @@
+"""Small internal helpers: atomic output files and progress bars."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
+
+    If the body raises, the temporary file is removed and ``path`` is untouched, so a
+    failed run never leaves a half-written file in place of a good one. The temporary
+    file keeps ``path``'s suffix (writers pick the format from it).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = path.suffix if suffix is None else suffix
+    if path.name.endswith(".nii.gz"):
+        suffix = ".nii.gz"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp" + suffix, dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp_path.unlink()
+        raise
+
+
+def show_progress(progress: bool | None = None) -> bool:
+    """Whether to draw progress bars: explicit flag, else only on an interactive terminal."""
+    if progress is not None:
+        return bool(progress)
+    if os.environ.get("CI") or os.environ.get("TWIN3D_NO_PROGRESS"):
+        return False
+    return sys.stderr.isatty()
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, total: int | None, *, enabled: bool | None = None):
+    """A rich progress bar on a terminal; a no-op object in scripts and CI.
+
+    Yields a callable ``advance(n=1, **fields)``.
+    """
+    if not show_progress(enabled):
+        yield lambda n=1, **kw: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    ) as prog:
+        task = prog.add_task(description, total=total, info="")
+
+        def advance(n: int = 1, **fields):
+            prog.update(task, advance=n, info=" ".join(f"{k}={v}" for k, v in fields.items()))
+
+        yield advance
