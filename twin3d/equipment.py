@@ -288,13 +288,13 @@ def make_equipment(kind: str, **params) -> tuple[pv.PolyData, list[Part]]:
     """
     if kind not in EQUIPMENT:
         raise InputError(f"unknown equipment kind {kind!r}; valid: {', '.join(sorted(EQUIPMENT))}")
-    fn = EQUIPMENT[kind]
-    valid = inspect.signature(fn).parameters
-    bad = sorted(set(params) - set(valid))
-    if bad:
-        raise InputError(f"{kind}: unknown parameter(s) {bad}; valid: {sorted(valid)}")
     key = (kind, tuple(sorted((k, tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in params.items())))
     if key not in _CACHE:
+        fn = EQUIPMENT[kind]
+        valid = inspect.signature(fn).parameters
+        bad = sorted(set(params) - set(valid))
+        if bad:
+            raise InputError(f"{kind}: unknown parameter(s) {bad}; valid: {sorted(valid)}")
         try:
             _CACHE[key] = fn(**params)
         except TypeError as exc:

@@ -85,7 +85,9 @@ class Transform:
 
     @property
     def is_identity(self) -> bool:
-        return bool(np.allclose(self.matrix, np.eye(4)))
+        if self.matrix_override is None:
+            return self.translate == (0.0, 0.0, 0.0) and self.rotate == (0.0, 0.0, 0.0) and self.scale == (1.0, 1.0, 1.0)
+        return bool(np.allclose(self.matrix_override, np.eye(4)))
 
     @property
     def matrix(self) -> np.ndarray:
@@ -272,9 +274,14 @@ class Asset:
 
     def add(self, child: "Asset") -> "Asset":
         """Add a child asset; names must be unique among siblings. Returns the child."""
-        if any(c.name == child.name for c in self.children):
+        names = self.__dict__.get("_child_names")
+        if names is None or len(names) != len(self.children):
+            names = {c.name for c in self.children}
+            self.__dict__["_child_names"] = names
+        if child.name in names:
             raise InputError(f"asset {self.name!r} already has a child named {child.name!r}")
         self.children.append(child)
+        names.add(child.name)
         return child
 
     def walk(self, prefix: str = "") -> Iterator[tuple[str, "Asset"]]:

@@ -98,20 +98,25 @@ def _pv_read(path: Path) -> pv.PolyData:
     out = vtk.vtkStringOutputWindow()
     prev = vtk.vtkOutputWindow.GetInstance()
     vtk.vtkOutputWindow.SetInstance(out)
+    import warnings
+
     try:
-        data = pv.read(str(path))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            data = pv.read(str(path))
     except Exception as exc:  # pyvista raises several types for corrupt files
         raise InputError(f"{path}: cannot read mesh ({exc})") from None
     finally:
         vtk.vtkOutputWindow.SetInstance(prev)
-    if "ERROR" in out.GetOutput() and (data is None or data.n_points == 0):
-        raise InputError(f"{path}: cannot read mesh ({out.GetOutput().strip().splitlines()[-1]})")
+    failed = "ERROR" in out.GetOutput() or any("error" in str(w.message).lower() for w in caught)
+    if failed and (data is None or data.n_points == 0 or data.n_cells == 0):
+        raise InputError(f"{path}: cannot read mesh: the file is corrupt or not a {path.suffix} file")
     if isinstance(data, pv.MultiBlock):
         data = data.combine(merge_points=False) if data.n_blocks else None
         if data is None:
             raise InputError(f"{path}: contains no geometry")
     if not isinstance(data, pv.PolyData):
-        data = data.extract_surface()
+        data = data.extract_surface(algorithm="dataset_surface")
     return data
 
 

@@ -112,7 +112,12 @@ class _Reader:
         pv_api = self.UsdGeom.PrimvarsAPI(prim)
         primvar = pv_api.FindPrimvarWithInheritance("displayColor")
         if primvar and primvar.HasAuthoredValue():
-            vals = primvar.ComputeFlattened()
+            from pxr import Tf
+
+            try:
+                vals = primvar.ComputeFlattened()
+            except Tf.ErrorException:
+                vals = None
             if vals is not None and len(vals):
                 c = np.asarray(vals, dtype=float)
                 interp = primvar.GetInterpolation()

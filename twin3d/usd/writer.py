@@ -269,6 +269,7 @@ class _Writer:
                 lo, hi = clim
                 q = np.clip(np.rint((field.values - lo) / (hi - lo) * (N_COLOR_LEVELS - 1)), 0, N_COLOR_LEVELS - 1)
                 q = np.where(np.isfinite(field.values), q, N_COLOR_LEVELS // 2).astype(np.int32)
+                idx_spec.default = Vt.IntArray.FromNumpy(np.ascontiguousarray(q[0]))
                 a.samples(idx_spec, [Vt.IntArray.FromNumpy(np.ascontiguousarray(row)) for row in q])
             spec.customData = {"twin3d": {"colorBy": field.name, "colormap": cmap,
                                           "clim": a.Vt.DoubleArray([float(clim[0]), float(clim[1])])}}

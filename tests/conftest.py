@@ -1,0 +1,39 @@
+"""Shared test fixtures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TWIN3D_NO_PROGRESS", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` beside the repository; tests using it skip when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data folder {SHARED_DATA} is absent (a clone without ../shared)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def factory_scene_path() -> Path:
+    return REPO / "scenes" / "factory_line.yaml"
+
+
+def image_stats(img: np.ndarray) -> dict:
+    """Simple content measures of an RGB image."""
+    flat = img.reshape(-1, img.shape[-1])[:, :3]
+    colors = np.unique(flat // 8, axis=0)
+    return {"std": float(flat.std()), "n_colors": int(len(colors))}

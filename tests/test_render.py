@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+from twin3d.errors import InputError, UnsupportedFormatError
+from twin3d.render import parse_size, render_image, render_png
+from twin3d.scene import Field
+from twin3d.spec import build_scene
+
+from conftest import image_stats
+
+
+@pytest.fixture(scope="module")
+def factory(factory_scene_path):
+    return build_scene(factory_scene_path)
+
+
+def test_png_is_not_blank_and_has_requested_size(tmp_path, factory):
+    import imageio.v3 as iio
+
+    path = render_png(factory, tmp_path / "f.png", size=(480, 270))
+    img = iio.imread(path)
+    assert img.shape[:2] == (270, 480)
+    stats = image_stats(img)
+    assert stats["std"] > 20 and stats["n_colors"] > 50
+    # the robots' orange is visible somewhere
+    orange = (img[..., 0] > 180) & (img[..., 1] > 60) & (img[..., 1] < 150) & (img[..., 2] < 80)
+    assert orange.sum() > 20
+
+
+def test_cameras_give_different_views(factory):
+    imgs = {c: render_image(factory, size=(160, 120), camera=c) for c in ("iso", "front", "side", "top")}
+    for a in imgs:
+        for b in imgs:
+            if a < b:
+                assert np.abs(imgs[a].astype(int) - imgs[b].astype(int)).mean() > 3, (a, b)
+    with pytest.raises(InputError, match="valid: iso, front, side, top"):
+        render_image(factory, camera="bird")
+
+
+def test_field_colors_and_scalar_bar(factory_scene_path):
+    scene = build_scene(factory_scene_path)
+    n = 0
+    for a in scene.assets():
+        a.set_field(Field("risk", [0.0, 0.95 if a.name == "cnc_mill_02" else 0.0], association="asset", times=[0, 1]))
+        n += 1
+    first = render_image(scene, size=(400, 300), frame=0)
+    last = render_image(scene, size=(400, 300), frame=1)
+    # dark red of high risk appears only in the last frame (machine + legend top)
+    def red(img):
+        return ((img[..., 0] > 110) & (img[..., 1] < 40) & (img[..., 2] < 40)).sum()
+
+    assert red(last) > red(first) + 30
+    # the color bar (right side) holds the green end of the risk map in both
+    bar = first[:, int(first.shape[1] * 0.85):]
+    green = (bar[..., 1] > 120) & (bar[..., 0] < 90) & (bar[..., 2] < 90)
+    assert green.sum() > 20
+    with pytest.raises(InputError, match="out of range"):
+        render_image(scene, frame=5)
+    with pytest.raises(InputError, match="no asset has that field"):
+        render_image(scene, color_by="temperature")
+
+
+def test_size_parsing_and_format_errors(tmp_path, factory):
+    assert parse_size("640x480") == (640, 480)
+    for bad in ("640", "axb", "0x10", "100000x10"):
+        with pytest.raises(InputError):
+            parse_size(bad)
+    with pytest.raises(UnsupportedFormatError):
+        render_png(factory, tmp_path / "f.jpg")
