@@ -33,13 +33,15 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pyvista as pv
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import Field as PField
 
 from ._util import progress_bar
 from .errors import InputError
@@ -57,6 +59,8 @@ __all__ = [
     "labelmap_to_surfaces",
     "organs_to_scene",
     "SURFACE_METHODS",
+    "AnatomySpec",
+    "apply_anatomy_spec",
 ]
 
 #: Surface extraction methods accepted by :func:`labelmap_to_surfaces`.
@@ -524,13 +528,12 @@ def _label_counts(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ids[keep].astype(np.int64), counts[keep].astype(np.int64)
 
 
-def _crop_box(mask_any: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Bounding box ``[lo, hi)`` of the non-zero voxels of a 3D array."""
-    lo, hi = np.zeros(3, int), np.zeros(3, int)
-    for ax in range(3):
-        other = tuple(a for a in range(3) if a != ax)
-        nz = np.flatnonzero(mask_any.any(axis=other))
-        lo[ax], hi[ax] = nz[0], nz[-1] + 1
+def _crop_box(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bounding box ``[lo, hi)`` of the non-zero voxels of a 3D array (two passes over it)."""
+    ij = arr.any(axis=2)
+    ranges = [np.flatnonzero(ij.any(axis=1)), np.flatnonzero(ij.any(axis=0)), np.flatnonzero(arr.any(axis=(0, 1)))]
+    lo = np.array([r[0] for r in ranges])
+    hi = np.array([r[-1] + 1 for r in ranges])
     return lo, hi
 
 
@@ -574,47 +577,41 @@ def _poly_arrays(poly) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Points (float64), cell offsets and connectivity of a vtkPolyData's polygons."""
     from vtkmodules.util.numpy_support import vtk_to_numpy
 
-    pts = vtk_to_numpy(poly.GetPoints().GetData()).astype(np.float64) if poly.GetPoints() else np.zeros((0, 3))
+    pts = vtk_to_numpy(poly.GetPoints().GetData()).copy() if poly.GetPoints() else np.zeros((0, 3), np.float32)
     polys = poly.GetPolys()
-    offsets = vtk_to_numpy(polys.GetOffsetsArray()).astype(np.int64)
-    conn = vtk_to_numpy(polys.GetConnectivityArray()).astype(np.int64)
+    offsets = vtk_to_numpy(polys.GetOffsetsArray()).astype(np.int64, copy=False)
+    conn = vtk_to_numpy(polys.GetConnectivityArray()).astype(np.int64, copy=False)
     return pts, offsets, conn
 
 
-def _triangles(points: np.ndarray, offsets: np.ndarray, conn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Triangulate polygons; returns ``(triangles, source cell index)``.
+def _triangles(points: np.ndarray, offsets: np.ndarray, conn: np.ndarray) -> tuple[np.ndarray, int]:
+    """Triangulate the polygons of a VTK mesh; returns ``(int32 triangles, per)``.
 
-    Quads are split along their shorter diagonal (keeps winding); triangles pass.
+    Every input cell becomes ``per`` consecutive triangles (1 for triangles, 2 for
+    quads, which are split along their shorter diagonal, keeping the winding).
     """
     sizes = np.diff(offsets)
     if sizes.size == 0:
-        return np.zeros((0, 3), np.int64), np.zeros(0, np.int64)
+        return np.zeros((0, 3), np.int32), 1
     if np.all(sizes == 3):
-        return conn.reshape(-1, 3), np.arange(sizes.size)
+        return conn.reshape(-1, 3).astype(np.int32), 1
     if np.all(sizes == 4):
-        q = conn.reshape(-1, 4)
+        q = conn.reshape(-1, 4).astype(np.int32)
         p = points.astype(np.float32, copy=False)
         d = p[q[:, 0]] - p[q[:, 2]]
         d02 = np.einsum("ij,ij->i", d, d)
         d = p[q[:, 1]] - p[q[:, 3]]
         use02 = d02 <= np.einsum("ij,ij->i", d, d)
         # quad (0,1,2,3) -> (0,1,2)+(0,2,3) or (0,1,3)+(1,2,3): same winding either way
-        tris = np.empty((len(q), 2, 3), np.int64)
+        tris = np.empty((len(q), 2, 3), np.int32)
         tris[:, 0, 0] = q[:, 0]
         tris[:, 0, 1] = q[:, 1]
         tris[:, 0, 2] = np.where(use02, q[:, 2], q[:, 3])
         tris[:, 1, 0] = np.where(use02, q[:, 0], q[:, 1])
         tris[:, 1, 1] = q[:, 2]
         tris[:, 1, 2] = q[:, 3]
-        return tris.reshape(-1, 3), np.repeat(np.arange(len(q)), 2)
-    # general polygons: fan triangulation
-    tris, src = [], []
-    for c, (a, b) in enumerate(zip(offsets[:-1], offsets[1:])):
-        poly = conn[a:b]
-        for k in range(1, len(poly) - 1):
-            tris.append((poly[0], poly[k], poly[k + 1]))
-            src.append(c)
-    return np.asarray(tris, np.int64).reshape(-1, 3), np.asarray(src, np.int64)
+        return tris.reshape(-1, 3), 2
+    raise RuntimeError(f"unexpected polygon sizes {np.unique(sizes).tolist()} from a VTK filter (expected triangles or quads)")
 
 
 def _decimate_pro(points: np.ndarray, tris: np.ndarray, reduction: float, *, keep_boundary: bool):
@@ -638,10 +635,22 @@ def _decimate_pro(points: np.ndarray, tris: np.ndarray, reduction: float, *, kee
     return ids[out.regular_faces]
 
 
+@dataclass
+class _SharedMesh:
+    """Output of the multi-label surface-nets pass (index space)."""
+
+    points: np.ndarray  # smoothed vertices, label-map index coordinates
+    raw: np.ndarray | None  # vertices before smoothing, padded-crop coordinates (add ``offset``)
+    offset: np.ndarray
+    tris: np.ndarray  # int32 triangles, ``per`` consecutive ones per cell
+    per: int
+    pairs: np.ndarray  # (label0, label1) per cell; faces are oriented from label0 to label1
+
+
 def _surface_nets(
     arr: np.ndarray, labels: np.ndarray, iterations: int, passband: float, decimate: float | None, advance
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One multi-label surface-nets pass; returns index-space points, triangles, (label0, label1) per triangle."""
+) -> _SharedMesh:
+    """One multi-label surface-nets pass over the cropped label map, smoothed once."""
     from vtkmodules.util.numpy_support import vtk_to_numpy
     from vtkmodules.vtkFiltersCore import vtkSurfaceNets3D
 
@@ -655,72 +664,145 @@ def _surface_nets(
     for i, lab in enumerate(labels):
         sn.SetLabel(i, float(lab))
     sn.SmoothingOff()  # its constrained smoother shrinks small organs; windowed sinc below
-    sn.SetOutputMeshTypeToQuads()
+    sn.SetOutputMeshTypeToQuads()  # smoothing quads is cheaper; split into triangles afterwards
     sn.Update()
     poly = sn.GetOutput()
     advance(1, step="surface nets")
-    if iterations > 0:
+    raw = None
+    if iterations > 0 and poly.GetNumberOfPoints():
+        raw = vtk_to_numpy(poly.GetPoints().GetData())  # a view: the filter output stays referenced
         poly = _windowed_sinc(poly, iterations, passband)
         advance(1, step="smoothing")
     points, offsets, conn = _poly_arrays(poly)
-    pairs_cell = vtk_to_numpy(poly.GetCellData().GetArray("BoundaryLabels")).reshape(-1, 2).astype(np.int64)
-    tris, src = _triangles(points, offsets, conn)
-    pairs = pairs_cell[src]
+    pairs = vtk_to_numpy(poly.GetCellData().GetArray("BoundaryLabels")).reshape(-1, 2)
+    tris, per = _triangles(points, offsets, conn)
     if decimate:
         # Per wall (pair of labels) with its border vertices kept: walls stay shared.
-        key = pairs[:, 0] * (int(labels.max()) + 1) + pairs[:, 1]
+        key = pairs[:, 0].astype(np.int64) * (int(labels.max()) + 1) + pairs[:, 1]
         order = np.argsort(key, kind="stable")
         key_s = key[order]
         starts = np.flatnonzero(np.r_[True, key_s[1:] != key_s[:-1]])
         ends = np.r_[starts[1:], len(key_s)]
+        tris3 = tris.reshape(-1, per, 3)
         new_tris, new_pairs = [], []
+        lut = np.empty(len(points), np.int64)
         for a, b in zip(starts, ends):
             sel = order[a:b]
-            t = tris[sel]
+            t = tris3[sel].reshape(-1, 3)
             used = np.unique(t)
-            lut = np.full(len(points), -1, np.int64)
             lut[used] = np.arange(len(used))
             dt = _decimate_pro(points[used], lut[t], decimate, keep_boundary=True)
-            new_tris.append(used[dt])
+            new_tris.append(used[dt].astype(np.int32))
             new_pairs.append(np.repeat(pairs[sel[:1]], len(dt), axis=0))
-        tris, pairs = np.concatenate(new_tris), np.concatenate(new_pairs)
+        tris, pairs, per = np.concatenate(new_tris), np.concatenate(new_pairs), 1
         advance(1, step="decimation")
     points += lo - 1  # padded-crop index -> label map index
-    return points, tris, pairs
+    return _SharedMesh(points, raw, lo - 1, tris, per, pairs)
+
+
+def _shared_measures(
+    world: np.ndarray, tris: np.ndarray, per: int, k0: np.ndarray, k1: np.ndarray, nb: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-label volume, area and volume moment of the shared mesh, each triangle measured once.
+
+    A cell (``per`` triangles) counts with its own orientation for label index ``k0``
+    and reversed for ``k1`` (bin ``nb - 1`` collects the background). Returns ``(ref,
+    volume, area, moment, cross)``: moments are about ``ref``; ``cross`` is twice each
+    triangle's area-weighted normal.
+    """
+    ref = world.mean(axis=0, dtype=np.float64)  # shift for accuracy; results do not depend on it
+    # Per-triangle terms in float32, structure-of-arrays, in place: this is memory-bound and
+    # float32 halves the traffic; sums are accumulated in float64 by bincount (relative
+    # error of the organ volumes ~1e-7).
+    t0, t1, t2 = (np.ascontiguousarray(tris[:, i]) for i in range(3))
+    comps = []
+    for c in range(3):
+        x = (world[:, c] - ref[c]).astype(np.float32)
+        p0 = x.take(t0)
+        e1 = x.take(t1)
+        e1 -= p0
+        e2 = x.take(t2)
+        e2 -= p0
+        comps.append((p0, e1, e2))
+    (x0, ex1, ex2), (y0, ey1, ey2), (z0, ez1, ez2) = comps
+    cross = np.empty((len(tris), 3), np.float32)
+    np.multiply(ey1, ez2, out=cross[:, 0])
+    cross[:, 0] -= ez1 * ey2
+    np.multiply(ez1, ex2, out=cross[:, 1])
+    cross[:, 1] -= ex1 * ez2
+    np.multiply(ex1, ey2, out=cross[:, 2])
+    cross[:, 2] -= ey1 * ex2
+    cx, cy, cz = cross[:, 0], cross[:, 1], cross[:, 2]
+    area = np.sqrt(cx * cx + cy * cy + cz * cz)
+    area *= 0.5
+    tet = x0 * cx  # signed volume of (ref, v0, v1, v2), times 6
+    tet += y0 * cy
+    tet += z0 * cz
+    tet /= 6.0
+    quarter = tet / 4.0
+    moments = []  # tet volume x tet centroid
+    for p0, e1, e2 in comps:
+        m = p0 * 3.0
+        m += e1
+        m += e2
+        m *= quarter
+        moments.append(m)
+    del comps, x0, ex1, ex2, y0, ey1, ey2, z0, ez1, ez2, quarter
+    if per > 1:  # per cell
+        tet, area = tet.reshape(-1, per).sum(1), area.reshape(-1, per).sum(1)
+        moments = [m.reshape(-1, per).sum(1) for m in moments]
+    vol = np.bincount(k0, tet, nb) - np.bincount(k1, tet, nb)
+    areas = np.bincount(k0, area, nb) + np.bincount(k1, area, nb)
+    mom = np.stack([np.bincount(k0, m, nb) - np.bincount(k1, m, nb) for m in moments], 1)
+    return ref, vol, areas, mom, cross
+
+
+#: A smoothed organ keeping less than this share of its voxel volume is too small for
+#: the low-pass filter (e.g. a single voxel collapses to a point); it keeps its
+#: unsmoothed, voxel-exact vertices.
+MIN_SMOOTHED_VOLUME_RATIO = 0.5
 
 
 def _shared_organs(
-    world: np.ndarray, tris: np.ndarray, pairs: np.ndarray, present: np.ndarray, selected: np.ndarray
+    world: np.ndarray,
+    tris: np.ndarray,
+    per: int,
+    pairs: np.ndarray,
+    present: np.ndarray,
+    selected: np.ndarray,
+    *,
+    voxel_mm3: np.ndarray | None = None,
+    raw_world: Callable[[], np.ndarray] | None = None,
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray, float, float, np.ndarray]]:
     """Measure and split the shared multi-label mesh.
 
-    ``world`` are the world-space points, ``tris`` the triangles oriented from
-    ``pairs[:, 0]`` towards ``pairs[:, 1]`` (in world space). Every triangle is
-    measured once; a wall triangle counts with its own orientation for the first
-    label and reversed for the second. Yields, per selected label, ``(label, points,
-    outward faces, vertex normals, volume mm^3, area mm^2, volume centroid)``.
+    ``world`` are the world-space points, ``tris`` the triangles (``per`` per cell)
+    oriented from ``pairs[:, 0]`` towards ``pairs[:, 1]`` in world space. Every
+    triangle is measured once; a wall counts with its own orientation for the first
+    label and reversed for the second. With ``raw_world`` (returns the points before
+    smoothing) and ``voxel_mm3`` (voxel volume per label of ``present``), organs that
+    smoothing collapsed get their unsmoothed vertices back. Yields, per selected
+    label, ``(label, points, outward faces, vertex normals, volume mm^3, area mm^2,
+    volume centroid)``.
     """
     n_lab = len(present)
     lut = np.full(int(max(present.max(), pairs.max())) + 1, n_lab, np.int64)  # background -> spare bin
     lut[present] = np.arange(n_lab)
     k0, k1 = lut[pairs[:, 0]], lut[pairs[:, 1]]
-    ref = world.mean(axis=0)  # shift for accuracy; results do not depend on it
-    rel = world - ref
-    v0 = rel[tris[:, 0]]
-    e1 = rel[tris[:, 1]] - v0
-    e2 = rel[tris[:, 2]] - v0
-    cross = np.cross(e1, e2)  # twice the area-weighted face normal
-    area = 0.5 * np.sqrt(np.einsum("ij,ij->i", cross, cross))
-    tet = np.einsum("ij,ij->i", v0, cross) / 6.0  # signed volume of (ref, v0, v1, v2)
-    moment = (3.0 * v0 + e1 + e2) * (tet / 4.0)[:, None]  # tet volume x tet centroid
-    del e1, e2
     nb = n_lab + 1
-    vol = np.bincount(k0, tet, nb) - np.bincount(k1, tet, nb)
-    areas = np.bincount(k0, area, nb) + np.bincount(k1, area, nb)
-    mom = np.stack([np.bincount(k0, moment[:, c], nb) - np.bincount(k1, moment[:, c], nb) for c in range(3)], 1)
-    del moment, v0
+    ref, vol, areas, mom, cross = _shared_measures(world, tris, per, k0, k1, nb)
+    tris3 = tris.reshape(-1, per, 3)
+    if raw_world is not None and voxel_mm3 is not None:
+        collapsed = np.zeros(nb, bool)
+        collapsed[:n_lab] = vol[:n_lab] < MIN_SMOOTHED_VOLUME_RATIO * voxel_mm3
+        if collapsed.any():
+            restore = np.unique(tris3[collapsed[k0] | collapsed[k1]])
+            world = world.copy()
+            world[restore] = raw_world()[restore]
+            ref, vol, areas, mom, cross = _shared_measures(world, tris, per, k0, k1, nb)
+    cross3 = cross.reshape(-1, per, 3)
 
-    n = len(tris)
+    n = len(pairs)
     k = np.concatenate([k0, k1])
     sort_dtype = np.uint16 if nb < 1 << 16 else np.int64  # 16-bit keys: numpy uses a radix sort
     order = np.argsort(k.astype(sort_dtype), kind="stable")
@@ -734,13 +816,18 @@ def _shared_organs(
         entries = order[starts[i] : ends[i]]
         second = entries >= n
         cells = np.where(second, entries - n, entries)
-        faces = tris[cells]
-        faces[second] = faces[second][:, ::-1]
-        fn = cross[cells]
+        faces = tris3[cells]
+        faces[second] = faces[second][..., ::-1]
+        faces = faces.reshape(-1, 3)
+        fn = cross3[cells]
         fn[second] *= -1.0
-        mark[:] = False
-        mark[faces.ravel()] = True
-        used = np.flatnonzero(mark)
+        fn = fn.reshape(-1, 3)
+        if faces.size * 16 < len(world):  # small organ: sorting its few indices is cheaper
+            used = np.unique(faces)
+        else:
+            mark[:] = False
+            mark[faces.ravel()] = True
+            used = np.flatnonzero(mark)
         lut_pts[used] = np.arange(len(used))
         faces = lut_pts[faces]
         normals = _vertex_normals(len(used), faces, fn)
@@ -777,18 +864,32 @@ def _flying_edges(
         fe.SetValue(0, 1.0)
         fe.Update()
         poly = fe.GetOutput()
-        if iterations > 0 and poly.GetNumberOfPoints():
-            poly = _windowed_sinc(poly, iterations, passband)
         points, offsets, conn = _poly_arrays(poly)
+        points = points.astype(np.float64)
         tris, _ = _triangles(points, offsets, conn)
+        raw_volume = _signed_volume(points, tris)
+        if raw_volume < 0:  # make the faces outward (the filter's winding is not documented)
+            tris = tris[:, ::-1].copy()
+            raw_volume = -raw_volume
+        if iterations > 0 and len(tris):
+            smoothed = _poly_arrays(_windowed_sinc(poly, iterations, passband))[0].astype(np.float64)
+            # same points and cells, moved; organs too small for the filter keep their raw surface
+            if _signed_volume(smoothed, tris) >= MIN_SMOOTHED_VOLUME_RATIO * raw_volume:
+                points = smoothed
         if decimate and len(tris):
             tris = _decimate_pro(points, tris, decimate, keep_boundary=False)
-        if len(tris):
-            v0, v1, v2 = points[tris[:, 0]], points[tris[:, 1]], points[tris[:, 2]]
-            if np.einsum("ij,ij->i", v0, np.cross(v1, v2)).sum() < 0:
-                tris = tris[:, ::-1]
+            if _signed_volume(points, tris) < 0:
+                tris = tris[:, ::-1].copy()
         advance(1, organ=int(label))
         yield int(label), points + (lo - 1), tris
+
+
+def _signed_volume(points: np.ndarray, tris: np.ndarray) -> float:
+    if len(tris) == 0:
+        return 0.0
+    ref = points.mean(axis=0)
+    v0, v1, v2 = points[tris[:, 0]] - ref, points[tris[:, 1]] - ref, points[tris[:, 2]] - ref
+    return float(np.einsum("ij,ij->i", v0, np.cross(v1, v2)).sum() / 6.0)
 
 
 def _compact(points: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -945,11 +1046,20 @@ def labelmap_to_surfaces(
     if method == "surface_nets":
         total = 1 + (iterations > 0) + (decimate is not None) + len(selected)
         with progress_bar("organ surfaces", total, enabled=progress) as advance:
-            points, tris, pairs = _surface_nets(arr, present, iterations, passband, decimate, advance)
-            world = points @ lin.T + shift
-            if mirrored:
-                tris = tris[:, ::-1]
-            for item in _shared_organs(world, tris, pairs, present, selected):
+            shared = _surface_nets(arr, present, iterations, passband, decimate, advance)
+            lin32, shift32 = lin.T.astype(np.float32), shift.astype(np.float32)
+            world = shared.points @ lin32 + shift32
+            tris = shared.tris[:, ::-1] if mirrored else shared.tris
+            raw = shared.raw
+
+            def raw_world() -> np.ndarray:
+                return (raw + shared.offset) @ lin32 + shift32
+
+            voxel_mm3 = counts * lm.voxel_volume_mm3
+            for item in _shared_organs(
+                world, tris, shared.per, shared.pairs, present, selected,
+                voxel_mm3=voxel_mm3, raw_world=None if raw is None else raw_world,
+            ):
                 s = make(*item)
                 out[s.name] = s
                 advance(1, organ=s.name)
@@ -1037,3 +1147,88 @@ def organs_to_scene(
         )
         scene.add(asset, parent=parent)
     return scene
+
+
+# =========================================================================== spec
+class AnatomySpec(BaseModel):
+    """The ``anatomy`` section of a scene spec: an existing segmentation -> organ assets.
+
+    Example (YAML)::
+
+        units: mm
+        anatomy:
+          labelmap: data/abdomen_seg.nii.gz   # NIfTI file or DICOM folder, relative to the spec
+          labels: totalsegmentator            # builtin | totalsegmentator | table.json | {id: name}
+          organs: [liver, spleen, kidney_left, kidney_right]   # optional subset (names)
+          method: surface_nets                # or flying_edges (closed surfaces)
+          smoothing: 20                       # windowed-sinc iterations; false = none
+          decimate: 0.5                       # optional target reduction
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    labelmap: str = PField(description="label map: NIfTI file or DICOM series folder, relative to the spec file")
+    labels: str | dict[int, str | dict[str, Any]] = PField(
+        default="builtin", description="label table: builtin, totalsegmentator, a JSON file, or {id: name}"
+    )
+    organs: list[str] | None = PField(default=None, description="only these organ names (default: every label)")
+    method: Literal["surface_nets", "flying_edges"] = "surface_nets"
+    smoothing: bool | int = PField(default=True, description="windowed-sinc iterations (true = 20, false/0 = none)")
+    passband: float = PField(default=DEFAULT_PASSBAND, gt=0.0, lt=2.0)
+    decimate: float | None = PField(default=None, ge=0.0, lt=1.0)
+    group: str | None = PField(default="organs", description="group the organs go under (null: the root)")
+    opacity: float = PField(default=1.0, ge=0.0, le=1.0)
+    series_uid: str | None = PField(default=None, description="DICOM SeriesInstanceUID when the folder has several")
+
+    @field_validator("smoothing")
+    @classmethod
+    def _smoothing(cls, v: bool | int) -> bool | int:
+        if not isinstance(v, bool) and not 0 <= v <= 1000:
+            raise ValueError("smoothing must be true/false or a number of iterations in [0, 1000]")
+        return v
+
+
+def apply_anatomy_spec(
+    spec: AnatomySpec | Mapping[str, Any], scene: Scene, *, base_dir: str | os.PathLike = "."
+) -> Scene:
+    """Read the spec's label map and add one organ asset per label to ``scene`` (units ``"mm"``).
+
+    Parameters
+    ----------
+    spec
+        An :class:`AnatomySpec` or the raw mapping of the ``anatomy`` section.
+    scene
+        The scene to extend; it must use millimetres.
+    base_dir
+        Folder that relative paths in the spec are resolved against.
+    """
+    from .io.volumes import read_labelmap
+
+    if not isinstance(spec, AnatomySpec):
+        try:
+            spec = AnatomySpec.model_validate(spec)
+        except ValidationError as exc:
+            problems = "; ".join(f"anatomy.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+            raise InputError(f"invalid anatomy spec: {problems}") from None
+    base = Path(base_dir)
+    labels: Any = spec.labels
+    if isinstance(labels, str) and labels.lower() not in _TABLE_ALIASES:
+        labels = base / labels
+    table = load_label_table(labels)
+    lm = read_labelmap(base / spec.labelmap, series_uid=spec.series_uid)
+    subset = None
+    if spec.organs is not None:
+        unknown = [n for n in spec.organs if n not in table.names.values()]
+        if unknown:
+            raise InputError(
+                f"anatomy.organs: {unknown} not in label table {table.name!r}; names: {sorted(table.names.values())}"
+            )
+        subset = [table.id_of(n) for n in spec.organs]
+    surfaces = labelmap_to_surfaces(
+        lm, table, method=spec.method, smoothing=spec.smoothing, passband=spec.passband,
+        decimate=spec.decimate, labels=subset,
+    )
+    return organs_to_scene(
+        surfaces, scene=scene, group=spec.group, opacity=spec.opacity,
+        metadata={"labelmap": spec.labelmap, "label_table": table.name},
+    )

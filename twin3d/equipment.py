@@ -318,5 +318,6 @@ def equipment_asset(name: str, kind: str, *, transform: Transform | None = None,
         asset_type=kind,
         semantic_label=kind,
         parts=parts,
-        metadata={"equipment_params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()}},
+        metadata={"equipment_params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()}}
+        if params else {},
     )

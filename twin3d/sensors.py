@@ -458,6 +458,10 @@ def canonical_columns(table: pd.DataFrame, columns: Mapping[str, str] | None = N
     if dup:
         raise InputError(f"{where}columns {dup} appear twice after applying the column mapping {dict(columns or {})}")
     out.attrs.update(attrs)
+    original = dict(attrs.get("original_columns", {}))
+    for src, canon in rename.items():
+        original[canon] = original.get(src, src)
+    out.attrs["original_columns"] = original
     return out
 
 
@@ -518,8 +522,14 @@ def product_type_codes(values: pd.Series | np.ndarray | Sequence, *, table: pd.D
         codes = ser.to_numpy(dtype=np.float64, na_value=np.nan)
         bad = np.flatnonzero(~np.isin(codes, (0.0, 1.0, 2.0)))
     else:
-        cat = pd.Categorical(ser.astype("string").str.strip().str.upper(), categories=list(PRODUCT_TYPES))
-        codes = cat.codes.astype(np.float64)
+        # factorize once, normalise the few distinct values (fast on millions of rows)
+        idx, uniques = pd.factorize(ser, use_na_sentinel=True)
+        table_codes = np.array(
+            [PRODUCT_TYPES.index(u.strip().upper()) if isinstance(u, str) and u.strip().upper() in PRODUCT_TYPES
+             else (float(u) if _is_code(u) else -1.0) for u in uniques] + [-1.0],
+            dtype=np.float64,
+        )
+        codes = table_codes[idx]  # NaN sentinel -1 picks the trailing -1
         bad = np.flatnonzero(codes < 0)
     if bad.size:
         examples = ", ".join(repr(ser.iloc[i]) for i in bad[:3])
@@ -528,6 +538,16 @@ def product_type_codes(values: pd.Series | np.ndarray | Sequence, *, table: pd.D
             f"valid: {', '.join(PRODUCT_TYPES)} (or codes 0, 1, 2)"
         )
     return codes
+
+
+def _is_code(u: Any) -> bool:
+    """A numeric product code 0/1/2 given as a number (in an object column)."""
+    if isinstance(u, (bool, np.bool_)) or isinstance(u, str):
+        return False
+    try:
+        return float(u) in (0.0, 1.0, 2.0)
+    except (TypeError, ValueError):
+        return False
 
 
 def training_table(

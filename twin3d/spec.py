@@ -14,7 +14,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field as PField, ValidationError, field_validator, model_validator
 
 from .errors import InputError, SpecError, Twin3DError
+from .predictors.risk import RiskSpec, apply_risk_spec
 from .scene import UNITS, Asset, Material, Scene, Transform, valid_name
+from .sensors import SensorSource, apply_sensor_source
 
 __all__ = ["SceneSpec", "AssetSpec", "load_spec", "build_scene", "spec_from_dict"]
 
@@ -79,6 +81,7 @@ class AssetSpec(_Strict):
     material: MaterialSpec = PField(default_factory=MaterialSpec)
     label: Optional[str] = None
     metadata: dict[str, Any] = PField(default_factory=dict)
+    sensors: Optional[SensorSource] = None
 
     @field_validator("name")
     @classmethod
@@ -150,6 +153,7 @@ class SceneSpec(_Strict):
     color_by: Optional[str] = None
     floor: bool = True
     assets: list[AssetSpec] = PField(min_length=1)
+    risk: Optional[RiskSpec] = None
 
     @field_validator("units")
     @classmethod
@@ -325,6 +329,7 @@ def build_scene(spec: SceneSpec | str | Path, *, base_dir: str | Path | None = N
         scene.metadata["description"] = spec.description
     if spec.color_by is not None:
         scene.metadata["color_by"] = spec.color_by
+    sensor_sources: list[tuple[int, Asset, Any]] = []
     for i, a in enumerate(spec.assets):
         parent = scene.root
         if a.group:
@@ -340,4 +345,23 @@ def build_scene(spec: SceneSpec | str | Path, *, base_dir: str | Path | None = N
                 parent.add(asset)
             except InputError as exc:
                 raise SpecError(f"{source}: assets[{i}]: {exc}") from None
+            if a.sensors is not None:
+                sensor_sources.append((i, asset, a.sensors))
+    _apply_predictors(scene, spec, sensor_sources, base, source)
     return scene
+
+
+def _apply_predictors(scene: Scene, spec: SceneSpec, sensor_sources, base: Path, source: str) -> None:
+    """Sensors first (they set the timeline), then the predictors that read them."""
+    times = scene.times
+    csv_cache: dict = {}
+    for i, asset, src in sensor_sources:
+        try:
+            times = apply_sensor_source(asset, src, times=times, base_dir=base, csv_cache=csv_cache)
+        except Twin3DError as exc:
+            raise SpecError(f"{source}: assets[{i}].sensors ({asset.name}): {exc}") from None
+    if spec.risk is not None:
+        try:
+            apply_risk_spec(scene, spec.risk, base_dir=base)
+        except Twin3DError as exc:
+            raise SpecError(f"{source}: risk: {exc}") from None

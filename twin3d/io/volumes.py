@@ -321,7 +321,8 @@ def as_labelmap(volume: Volume, *, source: str = "label map") -> Volume:
             )
     if a.size == 0:
         raise InputError(f"{source}: label map is empty (shape {a.shape})")
-    lo, hi = a.min(), a.max()
+    hi = a.max()
+    lo = 0 if a.dtype.kind == "u" else a.min()
     if lo < 0:
         raise InputError(f"{source}: label map has negative values (min {lo:g}); label ids must be >= 0 (0 = background)")
     if hi > np.iinfo(np.uint32).max:

@@ -30,13 +30,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import json
 import os
 import time
 import zipfile
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Literal, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -50,8 +49,8 @@ from ..sensors import (
     canonical_columns,
     product_type_codes,
     require_columns,
-    sensor_table,
 )
+from .._util import progress_bar
 from .base import check_is_fitted
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -110,11 +109,11 @@ def _input_frame(X: Any) -> tuple[pd.DataFrame | None, np.ndarray | None]:
         pass
     arr = np.asarray(X)
     if np.iscomplexobj(arr):
-        raise InputError("complex data is not supported: sensor values must be real numbers")
+        raise InputError("Complex data not supported: sensor values must be real numbers")
     if arr.ndim != 2:
         raise InputError(
-            f"expected a 2D table (rows x columns), got an array of shape {arr.shape}; "
-            "reshape a single row with X.reshape(1, -1) or a single column with X.reshape(-1, 1)"
+            f"expected a 2D table (rows x columns), got an array of shape {arr.shape}. Reshape your data: "
+            "X.reshape(1, -1) for a single row, X.reshape(-1, 1) for a single column"
         )
     if arr.dtype.kind in "USa":
         try:
@@ -130,7 +129,7 @@ def _check_finite_array(arr: np.ndarray) -> None:
     if bad.any():
         rows, cols = np.nonzero(bad)
         kinds = "NaN" if np.isnan(arr[rows[0], cols[0]]) else "infinite"
-        shown = ", ".join(f"row {r} column {c}" for r, c in zip(rows[:5], cols[:5]))
+        shown = ", ".join(f"X[{r}, {c}]" for r, c in zip(rows[:5], cols[:5]))
         raise InputError(
             f"input has {bad.sum()} NaN/infinite values (first: {kinds} at {shown}); "
             "fill or remove them explicitly, nothing is dropped silently"
@@ -147,36 +146,36 @@ def _feature_names(inputs: Sequence[str], physics: bool) -> list[str]:
 
 
 def _compute_features(cols: Mapping[str, np.ndarray], names: Sequence[str], n: int) -> np.ndarray:
-    """Feature matrix (n, k) float64 from input columns (physics features computed here)."""
-    F = np.empty((n, len(names)), dtype=np.float64)
+    """Feature matrix, *feature-major* (k, n) float64, from input columns (physics features here)."""
+    F = np.empty((len(names), n), dtype=np.float64)
     for j, name in enumerate(names):
         if name in cols:
-            F[:, j] = cols[name]
-        elif name == "temperature_difference":
-            np.subtract(cols["process_temperature"], cols["air_temperature"], out=F[:, j])
+            F[j] = cols[name]
+            continue
+        if name == "temperature_difference":
+            np.subtract(cols["process_temperature"], cols["air_temperature"], out=F[j])
         elif name == "power":
-            np.multiply(cols["torque"], cols["rotational_speed"], out=F[:, j])
-            F[:, j] *= 2.0 * np.pi / 60.0
+            np.multiply(cols["torque"], cols["rotational_speed"], out=F[j])
+            F[j] *= 2.0 * np.pi / 60.0
         elif name == "strain":
-            np.multiply(cols["tool_wear"], cols["torque"], out=F[:, j])
+            np.multiply(cols["tool_wear"], cols["torque"], out=F[j])
         else:  # pragma: no cover - guarded by _feature_names
             raise InputError(f"cannot compute feature {name!r}")
-    bad = ~np.isfinite(F)
-    if bad.any():
-        rows, cols_ = np.nonzero(bad)
-        raise InputError(
-            f"feature {names[cols_[0]]!r} is not finite at rows {', '.join(str(r + 1) for r in rows[:5])} "
-            "(input values out of range?)"
-        )
+        bad = np.flatnonzero(~np.isfinite(F[j]))
+        if bad.size:
+            raise InputError(
+                f"feature {name!r} is not finite at rows {', '.join(str(r + 1) for r in bad[:5])} "
+                "(input values out of range?)"
+            )
     return F
 
 
 # --------------------------------------------------------------------------- tree helpers
 def _rank_cuts(F: np.ndarray) -> list[np.ndarray]:
-    """Per feature: midpoints between consecutive distinct values (float64)."""
+    """Per feature (rows of the feature-major ``F``): midpoints between consecutive distinct values (float64)."""
     cuts = []
-    for j in range(F.shape[1]):
-        u = np.unique(F[:, j])
+    for j in range(F.shape[0]):
+        u = np.unique(F[j])
         c = (u[:-1] + u[1:]) * 0.5
         if c.size >= 2**24:  # keep rank codes exact in float32
             c = c[np.linspace(0, c.size - 1, 2**24 - 1).astype(np.int64)]
@@ -185,10 +184,10 @@ def _rank_cuts(F: np.ndarray) -> list[np.ndarray]:
 
 
 def _rank_codes(F: np.ndarray, cuts: Sequence[np.ndarray]) -> np.ndarray:
-    """Rank codes: number of cut points below each value (exact small integers, float32)."""
-    out = np.empty(F.shape, dtype=np.float32)
+    """Rank codes (n, k): number of cut points below each value (exact small integers, float32)."""
+    out = np.empty(F.shape[::-1], dtype=np.float32)
     for j, c in enumerate(cuts):
-        out[:, j] = np.searchsorted(c, F[:, j], side="left")
+        out[:, j] = np.searchsorted(c, F[j], side="left")
     return out
 
 
@@ -220,25 +219,26 @@ def _node_depths(left: np.ndarray, right: np.ndarray) -> np.ndarray:
 
 
 def _traverse(F: np.ndarray, feat, thr, left, right, levels: int, *, every_level: bool = False):
-    """Node reached by each row after ``levels`` steps (or the node at every level)."""
-    n, k = F.shape
-    if not F.flags.c_contiguous:
-        F = np.ascontiguousarray(F)
+    """Node reached by each row after ``levels`` steps (or the node at every level).
+
+    ``F`` is feature-major, shape (k, n). Rows are processed in cache-sized chunks.
+    """
+    k, n = F.shape
+    F = np.ascontiguousarray(F)
+    flat = F.reshape(-1)
     if every_level:
         out = np.empty((levels + 1, n), dtype=np.int64)
     else:
         out = np.empty(n, dtype=np.int64)
-    flat_all = F.reshape(-1)
+    offsets = np.arange(k, dtype=np.int64) * n
     for s in range(0, n, _CHUNK):
         e = min(n, s + _CHUNK)
-        m = e - s
-        flat = flat_all[s * k:e * k]
-        base = np.arange(m, dtype=np.int64) * k
-        node = np.zeros(m, dtype=np.int64)
+        rows = np.arange(s, e, dtype=np.int64)
+        node = np.zeros(e - s, dtype=np.int64)
         if every_level:
             out[0, s:e] = node
         for lev in range(levels):
-            go_left = flat[base + feat[node]] <= thr[node]
+            go_left = flat[offsets[feat[node]] + rows] <= thr[node]
             node = np.where(go_left, left[node], right[node])
             if every_level:
                 out[lev + 1, s:e] = node
@@ -312,12 +312,18 @@ class FailureRiskModel(ClassifierMixin, BaseEstimator):
     physics : bool, default=True
         Add physics features (temperature difference, power, strain) when their
         AI4I inputs are present (DataFrame columns with canonical or AI4I names).
+    exact_splits : bool, default=True
+        Grow the tree on value ranks so split points are float64 midpoints between
+        neighbouring training values. ``False`` grows it on float32-cast features
+        (scikit-learn's own precision; kept for comparison).
     calibration : {"isotonic", "none"}, default="isotonic"
         Map out-of-fold tree probabilities to observed failure rates.
     cv : int, default=5
         Folds of the inner stratified cross-validation (depth, calibration, threshold).
     random_state : int or None, default=0
         Seed of the inner folds and the tree.
+    progress : bool or None, default=None
+        Show a progress bar while fitting (``None``: only on an interactive terminal).
 
     Attributes
     ----------
@@ -357,16 +363,20 @@ class FailureRiskModel(ClassifierMixin, BaseEstimator):
         max_depth: int | Literal["auto"] = "auto",
         min_samples_leaf: int = 1,
         physics: bool = True,
+        exact_splits: bool = True,
         calibration: Literal["isotonic", "none"] = "isotonic",
         cv: int = 5,
         random_state: int | None = 0,
+        progress: bool | None = None,
     ) -> None:
         self.max_depth = max_depth
         self.min_samples_leaf = min_samples_leaf
         self.physics = physics
+        self.exact_splits = exact_splits
         self.calibration = calibration
         self.cv = cv
         self.random_state = random_state
+        self.progress = progress
 
     # -- sklearn tags
     def __sklearn_tags__(self):
@@ -404,7 +414,9 @@ class FailureRiskModel(ClassifierMixin, BaseEstimator):
         if arr.shape[0] == 0:
             raise InputError(f"the input has 0 rows (shape {arr.shape}); at least one row is required")
         if arr.shape[1] == 0:
-            raise InputError(f"the input has 0 columns (shape {arr.shape}); at least one feature is required")
+            raise InputError(
+                f"the input has 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required."
+            )
         if fitting:
             self.n_features_in_ = arr.shape[1]
             self.input_columns_ = [f"x{j}" for j in range(arr.shape[1])]
@@ -421,9 +433,13 @@ class FailureRiskModel(ClassifierMixin, BaseEstimator):
             cols["product_type"] = product_type_codes(cols["product_type"])
         return cols, arr.shape[0]
 
-    def _features(self, X: Any) -> np.ndarray:
-        cols, n = self._columns(X, fitting=False)
-        return _compute_features(cols, self.features_, n)
+    def _used_features(self) -> tuple[list[str], np.ndarray]:
+        """Features the tree splits on, and the tree's feature indices remapped to them."""
+        internal = self.tree_left_ != np.arange(self.tree_left_.size)
+        used = np.unique(self.tree_feature_[internal]) if internal.any() else np.zeros(1, dtype=np.int64)
+        remap = np.zeros(len(self.features_), dtype=np.int64)
+        remap[used] = np.arange(used.size)
+        return [self.features_[i] for i in used], remap[self.tree_feature_]
 
     # -- fit
     def fit(self, X: Any, y: Any) -> "FailureRiskModel":
@@ -464,7 +480,8 @@ class FailureRiskModel(ClassifierMixin, BaseEstimator):
             )
         if classes.size > 2 or type_of_target(y) not in ("binary",):
             raise InputError(
-                f"the target must be binary (failure / no failure), got {classes.size} classes: {classes[:10].tolist()}"
+                f"Only binary classification is supported (failure / no failure); the target has "
+                f"{classes.size} classes: {classes[:10].tolist()}"
             )
         y_enc = y_enc.astype(np.int64)
         self.classes_ = classes
@@ -481,8 +498,12 @@ class FailureRiskModel(ClassifierMixin, BaseEstimator):
         self.n_train_ = int(n)
         self.training_fingerprint_ = _fingerprint(self.input_columns_, cols, y_enc)
 
-        cuts = _rank_cuts(F)
-        codes = _rank_codes(F, cuts)
+        if self.exact_splits:
+            cuts = _rank_cuts(F)
+            codes = _rank_codes(F, cuts)
+        else:
+            cuts = None
+            codes = np.ascontiguousarray(F.T, dtype=np.float32)
         depths = _DEPTH_GRID if self.max_depth == "auto" else (int(self.max_depth),)
         grow = max(depths)
         seed = self.random_state
@@ -497,36 +518,35 @@ class FailureRiskModel(ClassifierMixin, BaseEstimator):
         # inner cross-validation: out-of-fold tree probabilities at every candidate depth
         n_folds = int(min(self.cv, counts.min()))
         oof = np.zeros((len(depths), n), dtype=np.float64)
-        if n_folds >= 2:
+        with progress_bar("training risk model", total=n_folds + 1, enabled=self.progress) as advance:
             skf = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-            for tr, te in skf.split(np.zeros(n), y_enc):
+            for k, (tr, te) in enumerate(skf.split(np.zeros(n), y_enc)):
                 feat, thr, left, right, frac = grow_tree(tr)
-                nodes = _traverse(codes[te].astype(np.float64), feat, thr, left, right, grow, every_level=True)
+                nodes = _traverse(codes[te].T.astype(np.float64), feat, thr, left, right, grow, every_level=True)
                 for i, d in enumerate(depths):
                     oof[i, te] = frac[nodes[min(d, grow)]]
+                advance(1, fold=f"{k + 1}/{n_folds}")
             brier = ((oof - y_enc[None, :]) ** 2).mean(axis=1)
             best = int(np.argmin(brier))
-        else:  # pragma: no cover - guarded by counts.min() >= 2
-            brier = np.full(len(depths), np.nan)
-            best = len(depths) - 1
-        self.inner_brier_ = {int(d): float(b) for d, b in zip(depths, brier)}
-        self.depth_ = int(depths[best])
+            self.inner_brier_ = {int(d): float(b) for d, b in zip(depths, brier)}
+            self.depth_ = int(depths[best])
 
-        if self.calibration == "isotonic":
-            cx, cy = _isotonic(oof[best], y_enc)
-        else:
-            cx, cy = np.array([0.0, 1.0]), np.array([0.0, 1.0])
-        self.calibration_x_, self.calibration_y_ = cx, cy
-        oof_cal = np.interp(oof[best], cx, cy)
-        self.threshold_, self.oof_f1_ = _best_f1_threshold(oof_cal, y_enc)
+            if self.calibration == "isotonic":
+                cx, cy = _isotonic(oof[best], y_enc)
+            else:
+                cx, cy = np.array([0.0, 1.0]), np.array([0.0, 1.0])
+            self.calibration_x_, self.calibration_y_ = cx, cy
+            oof_cal = np.interp(oof[best], cx, cy)
+            self.threshold_, self.oof_f1_ = _best_f1_threshold(oof_cal, y_enc)
 
-        # final tree on all rows, pruned to the chosen depth, split points back in float64
-        feat, thr, left, right, frac = grow_tree(np.arange(n))
+            # final tree on all rows, pruned to the chosen depth, split points back in float64
+            feat, thr, left, right, frac = grow_tree(np.arange(n))
+            advance(1, depth=self.depth_)
         feat, thr, left, right, (frac,) = _truncate(feat, thr, left, right, [frac], self.depth_)
         internal = left != np.arange(left.size)
         raw_thr = np.full(thr.size, np.inf)
         for i in np.flatnonzero(internal):
-            raw_thr[i] = cuts[feat[i]][int(np.floor(thr[i]))]
+            raw_thr[i] = cuts[feat[i]][int(np.floor(thr[i]))] if cuts is not None else thr[i]
         self.tree_feature_ = feat.astype(np.int32)
         self.tree_threshold_ = raw_thr
         self.tree_left_ = left.astype(np.int32)
@@ -559,8 +579,10 @@ class FailureRiskModel(ClassifierMixin, BaseEstimator):
     def failure_probability(self, X: Any) -> np.ndarray:
         """Calibrated probability of the failure class, shape (n_samples,)."""
         self._check_fitted()
-        F = self._features(X)
-        nodes = _traverse(F, self.tree_feature_, self.tree_threshold_, self.tree_left_, self.tree_right_, self.depth_)
+        cols, n = self._columns(X, fitting=False)
+        names, feat = self._used_features()
+        F = _compute_features(cols, names, n)
+        nodes = _traverse(F, feat, self.tree_threshold_, self.tree_left_, self.tree_right_, self.depth_)
         return self.node_proba_[nodes]
 
     def predict(self, X: Any) -> np.ndarray:
@@ -799,7 +821,11 @@ def cross_validate_risk(
 
     with progress_bar("cross-validating", total=n_splits, enabled=progress) as advance:
         for k, (tr, te) in enumerate(skf.split(np.zeros(n), y01)):
-            m = clone(model).fit(rows(tr), y[tr])
+            m = clone(model)
+            quiet = {k: False for k in m.get_params() if k == "progress" or k.endswith("__progress")}
+            if quiet:  # one progress bar at a time: the folds', not each fit's
+                m.set_params(**quiet)
+            m.fit(rows(tr), y[tr])
             pr = m.predict_proba(rows(te))
             pos = int(np.flatnonzero(np.asarray(m.classes_) == classes[1])[0])
             proba[te] = pr[:, pos]
@@ -895,10 +921,12 @@ def apply_risk(
         if t is not None:
             if times is None:
                 times = t
-            elif t.shape != times.shape or not np.allclose(t, times):
+            elif t is not times and (t.shape != times.shape or not (np.array_equal(t, times) or np.allclose(t, times))):
                 raise InputError(f"asset {path!r}: its sensors are not on the scene timeline ({t.size} vs {times.size} frames)")
-    tables = [sensor_table(a, needed) for _, a in picked]
-    big = pd.DataFrame({n: np.concatenate([tb[n].to_numpy() for tb in tables]) for n in needed})
+    big = pd.DataFrame(
+        {n: np.concatenate([np.atleast_1d(np.asarray(a.sensors[n].values, dtype=np.float64)) for _, a in picked])
+         for n in needed}
+    )
     big.attrs["source"] = f"sensors of {len(picked)} assets"
     p = model.failure_probability(big)
     out: dict[str, Field] = {}

@@ -332,8 +332,10 @@ class _Writer:
             apis.append(ASSET_API)
             a.attr(prim, "twin:assetType", T.Token, asset.asset_type, uniform=True)
             a.attr(prim, "twin:assetId", T.String, str(asset.metadata.get("asset_id", asset.name)), uniform=True)
-            a.attr(prim, "twin:fieldNames", T.TokenArray, Vt.TokenArray(sorted(asset.fields)), uniform=True)
-            a.attr(prim, "twin:sensorNames", T.TokenArray, Vt.TokenArray(sorted(asset.sensors)), uniform=True)
+            if asset.fields:
+                a.attr(prim, "twin:fieldNames", T.TokenArray, Vt.TokenArray(sorted(asset.fields)), uniform=True)
+            if asset.sensors:
+                a.attr(prim, "twin:sensorNames", T.TokenArray, Vt.TokenArray(sorted(asset.sensors)), uniform=True)
         for sname, series in sorted(asset.sensors.items()):
             apis.append(f"{SENSOR_API}:{sname}")
             v = a.attr(prim, f"twin:sensor:{sname}:value", T.Double)

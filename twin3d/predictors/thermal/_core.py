@@ -11,13 +11,12 @@ so the initial condition and fixed-temperature faces hold exactly in the hard fo
 PDE residuals need ``v_t``, ``grad v`` and the diagonal second derivatives. Instead of
 nested reverse-mode autodiff they are propagated *forward* through the MLP together
 with the values (a second-order Taylor "jet": for ``a = tanh(z)``, ``a' = (1-a^2) z'``
-and ``a'' = (1-a^2) z'' - 2 a (1-a^2) z'^2``), stacked into one matrix product per
-layer. One reverse pass of the framework then gives the parameter gradient. This is
+and ``a'' = (1-a^2) z'' - 2 a (1-a^2) z'^2``), batched as matrix products per layer. One reverse pass of the framework then gives the parameter gradient. This is
 exact (not finite differences) and several times cheaper than double backward.
 
 Everything that does not depend on the weights (collocation points, ``g``, ``D`` and
 their derivatives, PDE coefficients) is computed here in NumPy; a backend only has
-to supply four tensor operations (``matmul``, ``tanh``, ``reshape``, ``concat``) plus
+to supply five tensor operations (``matmul``, ``tanh``, ``reshape``, ``mean``, ``sum0``) plus
 its optimiser plumbing, so torch and TensorFlow evaluate the same expressions.
 """
 
@@ -40,8 +39,8 @@ class Ops(Protocol):
     def matmul(self, a: Any, b: Any) -> Any: ...
     def tanh(self, a: Any) -> Any: ...
     def reshape(self, a: Any, shape: tuple[int, ...]) -> Any: ...
-    def concat(self, xs: list[Any], axis: int) -> Any: ...
     def mean(self, a: Any) -> Any: ...
+    def sum0(self, a: Any) -> Any: ...
 
 
 # --------------------------------------------------------------------------- weights
@@ -220,12 +219,17 @@ def build_constants(
         for i, L in enumerate(g.lengths()):
             a[i] = T * alpha / L**2
     c = np.full(len(t_hat), T * problem.source_rate / dU)
-    slopes = sc.input_slopes
+    # Residual r = v_t - sum_s (a_s v_ss + b_s v_s) - c with v = g + D N expands into
+    # r = c0 + cN * N + sum_k P_k N_k + sum_s Q_s N_ss, all coefficients weight-free:
+    E = np.concatenate([-b, np.ones((1, len(t_hat)))], axis=0)  # (K, n): v_t - b.grad v
+    F = np.concatenate([2.0 * a * D1[:S], np.zeros((1, len(t_hat)))], axis=0)
+    c0 = (E * G1).sum(0) - (a * gh).sum(0) - c
+    cN = (E * D1).sum(0) - (a * D2).sum(0)
+    P = E * D[None] - F
+    Q = -a * D[None]
     C.update(
-        g=gv[:, None], g1=G1[:, :, None], g2=gh[:, :, None],
-        D=D[:, None], D1=D1[:, :, None], D2=D2[:, :, None],
-        a=a[:, :, None], b=b[:, :, None], c=c[:, None],
-        slopes=slopes[:, None],
+        c0=c0[:, None], cN=cN[:, None], P=P[:, :, None], Q=Q[:, :, None],
+        slopes=sc.input_slopes[:, None],
     )
 
     # ---- boundary / initial rows: residual = sum_j n_j v_j + beta v - target
@@ -267,15 +271,16 @@ def build_constants(
         rows_target.append(_initial_v(problem, tr, ui))
         _append_transform(tr, hard, ui, ti, rows_D, rows_D1, rows_g, rows_g1)
     if rows_x:
+        # r = sum_k n_k v_k + beta v - target = cb0 + cbN * N + sum_k Pb_k N_k
+        nrm = np.concatenate(rows_n, axis=1)
+        beta = np.concatenate(rows_beta)
+        Db, D1b = np.concatenate(rows_D), np.concatenate(rows_D1, axis=1)
+        gb, g1b = np.concatenate(rows_g), np.concatenate(rows_g1, axis=1)
         C.update(
             x_bc=np.concatenate(rows_x),
-            n_bc=np.concatenate(rows_n, axis=1)[:, :, None],
-            beta_bc=np.concatenate(rows_beta)[:, None],
-            target_bc=np.concatenate(rows_target)[:, None],
-            D_bc=np.concatenate(rows_D)[:, None],
-            D1_bc=np.concatenate(rows_D1, axis=1)[:, :, None],
-            g_bc=np.concatenate(rows_g)[:, None],
-            g1_bc=np.concatenate(rows_g1, axis=1)[:, :, None],
+            cb0=((nrm * g1b).sum(0) + beta * gb - np.concatenate(rows_target))[:, None],
+            cbN=((nrm * D1b).sum(0) + beta * Db)[:, None],
+            Pb=(nrm * Db[None])[:, :, None],
         )
     return C
 
@@ -314,64 +319,48 @@ def forward_jet(ops: Ops, params: list[Any], x: Any, slopes: Any, n: int, K: int
     """Network value (n, 1), first derivatives (K, n, 1) w.r.t. the K (unit) inputs and
     diagonal second derivatives (S, n, 1) w.r.t. the first S inputs.
 
-    ``slopes`` (K, 1) are d(network input)/d(unit coordinate). Rows are stacked as
-    ``[value; firsts; seconds]`` so each layer is a single matrix product.
+    ``slopes`` (K, 1) are d(network input)/d(unit coordinate). Derivative rows are
+    kept as (K * n, width) matrices so each layer is three plain matrix products.
     """
     n_layers = len(params) // 2
     W0, b0 = params[0], params[1]
     z = ops.matmul(x, W0) + b0  # (n, W)
-    dz = slopes * W0  # (K, W): constant over points, dz'' = 0
+    dz = slopes * W0  # (K, W): constant over points; second derivatives of z are 0
+    width = W0.shape[1]
     a = ops.tanh(z)
     sig = 1.0 - a * a
-    first = sig[None] * dz[:, None, :]  # (K, n, W)
-    second = -2.0 * (a * sig)[None] * (dz[:S, None, :] * dz[:S, None, :]) if S else None
+    first = ops.reshape(sig[None] * dz[:, None, :], (K * n, width))
+    second = ops.reshape(-2.0 * (a * sig)[None] * (dz[:S, None, :] * dz[:S, None, :]), (S * n, width)) if S else None
     for i in range(1, n_layers):
         W, b = params[2 * i], params[2 * i + 1]
-        width = W.shape[0]
-        parts = [a, ops.reshape(first, (K * n, width))]
-        if S:
-            parts.append(ops.reshape(second, (S * n, width)))
-        stacked = ops.matmul(ops.concat(parts, 0), W)
-        out = stacked.shape[-1]
-        z = stacked[:n] + b
-        fz = ops.reshape(stacked[n : (K + 1) * n], (K, n, out))
-        sz = ops.reshape(stacked[(K + 1) * n :], (S, n, out)) if S else None
+        out = W.shape[1]
+        z = ops.matmul(a, W) + b
+        fz = ops.reshape(ops.matmul(first, W), (K, n, out))
+        sz = ops.reshape(ops.matmul(second, W), (S, n, out)) if S else None
         if i == n_layers - 1:
             return z, fz, sz
         a = ops.tanh(z)
         sig = 1.0 - a * a
-        first = sig[None] * fz
+        first = ops.reshape(sig[None] * fz, (K * n, out))
         if S:
-            second = sig[None] * sz - 2.0 * (a * sig)[None] * (fz[:S] * fz[:S])
+            second = ops.reshape(sig[None] * sz - 2.0 * (a * sig)[None] * (fz[:S] * fz[:S]), (S * n, out))
     raise ValueError("the network needs at least one hidden layer")  # pragma: no cover
 
 
 def loss(ops: Ops, params: list[Any], C: dict[str, Any], dims: int, bc_weight: float) -> Any:
-    """The PINN loss: mean squared PDE residual + bc_weight * mean squared condition residual."""
+    """The PINN loss: mean squared PDE residual + bc_weight * mean squared condition residual.
+
+    The residuals are linear in the network jet with precomputed coefficients (see
+    :func:`build_constants`): ``r = c0 + cN N + sum_k P_k dN/dc_k + sum_s Q_s d2N/dc_s2``.
+    """
     K, S = dims + 1, dims
     x = C["x_int"]
-    n = x.shape[0]
-    N, N1, N2 = forward_jet(ops, params, x, C["slopes"], n, K, S)
-    D, D1, D2 = C["D"], C["D1"], C["D2"]
-    # v = g + D N
-    v1 = C["g1"] + D1 * N[None] + D[None] * N1  # (K, n, 1)
-    v2 = C["g2"] + D2 * N[None] + 2.0 * D1[:S] * N1[:S] + D[None] * N2  # (S, n, 1)
-    lap = C["a"] * v2 + C["b"] * v1[:S]
-    res = v1[S] - _sum0(lap, S) - C["c"]
+    N, N1, N2 = forward_jet(ops, params, x, C["slopes"], x.shape[0], K, S)
+    res = C["c0"] + C["cN"] * N + ops.sum0(C["P"] * N1) + ops.sum0(C["Q"] * N2)
     total = ops.mean(res * res)
     if "x_bc" in C:
         xb = C["x_bc"]
-        nb = xb.shape[0]
-        Nb, Nb1, _ = forward_jet(ops, params, xb, C["slopes"], nb, K, 0)
-        vb = C["g_bc"] + C["D_bc"] * Nb
-        vb1 = C["g1_bc"] + C["D1_bc"] * Nb[None] + C["D_bc"][None] * Nb1
-        rb = _sum0(C["n_bc"] * vb1, K) + C["beta_bc"] * vb - C["target_bc"]
+        Nb, Nb1, _ = forward_jet(ops, params, xb, C["slopes"], xb.shape[0], K, 0)
+        rb = C["cb0"] + C["cbN"] * Nb + ops.sum0(C["Pb"] * Nb1)
         total = total + bc_weight * ops.mean(rb * rb)
     return total
-
-
-def _sum0(stack: Any, count: int) -> Any:
-    out = stack[0]
-    for i in range(1, count):
-        out = out + stack[i]
-    return out

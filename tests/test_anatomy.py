@@ -1,0 +1,416 @@
+"""Label tables, label map -> organ surfaces (real CT + analytic shapes), scene, CLI, spec."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pyvista as pv
+
+from twin3d.anatomy import (
+    AnatomySpec,
+    LabelTable,
+    apply_anatomy_spec,
+    builtin_table,
+    conventional_color,
+    labelmap_to_surfaces,
+    load_label_table,
+    organs_to_scene,
+    totalsegmentator_table,
+)
+from twin3d.errors import InputError
+from twin3d.io.volumes import Volume, read_labelmap, write_nifti
+from twin3d.scene import Scene
+
+CT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "ct"
+LIVER = 5  # TotalSegmentator id
+
+
+@pytest.fixture(scope="module")
+def ct_dir() -> Path:
+    if not (CT_DIR / "abdomen_seg_3mm.nii.gz").is_file():
+        pytest.skip(f"real CT data {CT_DIR} is absent (a clone without ../shared)")
+    return CT_DIR
+
+
+@pytest.fixture(scope="module")
+def seg(ct_dir) -> Volume:
+    return read_labelmap(ct_dir / "abdomen_seg_3mm.nii.gz")
+
+
+@pytest.fixture(scope="module")
+def organs(seg):
+    return labelmap_to_surfaces(seg, "totalsegmentator")
+
+
+def voxel_reference(vol: Volume, label: int) -> tuple[float, np.ndarray]:
+    """Voxel volume (ml) and voxel centroid mapped through the affine (mm)."""
+    idx = np.argwhere(vol.array == label)
+    return len(idx) * vol.voxel_volume_mm3 / 1000.0, vol.index_to_world(idx.mean(axis=0))
+
+
+def signed_volume(mesh: pv.PolyData) -> float:
+    p, f = np.asarray(mesh.points, float), mesh.regular_faces
+    return float(np.einsum("ij,ij->i", p[f[:, 0]], np.cross(p[f[:, 1]], p[f[:, 2]])).sum() / 6.0)
+
+
+# --------------------------------------------------------------------------- label tables
+def test_builtin_table_has_the_phantom_organs():
+    t = builtin_table()
+    assert {t.id_of(n) for n in ("body", "liver", "spleen", "kidney_left", "kidney_right", "spine", "aorta")} == set(
+        range(1, 8)
+    )
+    assert t[2].color == pytest.approx((221 / 255, 130 / 255, 101 / 255))
+    assert len(set(t.names.values())) == len(t)
+    # conventional colours: bone ivory, arteries red, veins blue
+    assert t[t.id_of("spine")].color[0] > 0.9 and t[t.id_of("aorta")].color[0] > t[t.id_of("aorta")].color[2]
+    assert t[t.id_of("inferior_vena_cava")].color[2] > t[t.id_of("inferior_vena_cava")].color[0]
+
+
+def test_totalsegmentator_table_matches_the_reference_file(ct_dir):
+    ref = json.loads((ct_dir / "totalsegmentator_total_labels.json").read_text())
+    ours = totalsegmentator_table().names
+    assert {str(k): v for k, v in ours.items()} == ref
+    assert load_label_table("total").names == ours
+
+
+def test_json_tables(tmp_path):
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps({"1": "liver", "7": "tumour_core"}))
+    t = load_label_table(plain)
+    assert t[1].name == "liver" and t[1].color == conventional_color("liver")
+    assert t.info(9).name == "label_9"
+    rich = tmp_path / "rich.json"
+    rich.write_text(json.dumps({"0": "background", "3": {"name": "spleen", "color": [255, 0, 0]}, "4": {"name": "x", "color": "#00ff00"}}))
+    t = LabelTable.from_json(rich)
+    assert list(t) == [3, 4] and t[3].color == (1.0, 0.0, 0.0) and t[4].color == (0.0, 1.0, 0.0)
+    assert LabelTable({2: ("a", (0.1, 0.2, 0.3))})[2].color == (0.1, 0.2, 0.3)
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ('{"1": "liver",', r"invalid JSON at line 1, column"),
+        ('["liver"]', "must be a JSON object"),
+        ("{}", "empty"),
+        ('{"one": "liver"}', r"key 'one' is not an integer"),
+        ('{"-2": "liver"}', "negative"),
+        ('{"1": "liver", "2": "liver"}', "used by labels 1 and 2"),
+        ('{"1": {"name": "liver", "colour": [1, 0, 0]}}', r"unknown key\(s\) \['colour'\]"),
+        ('{"1": {"name": "liver", "color": [300, 0, 0]}}', "above 255"),
+        ('{"1": {"color": [1, 0, 0]}}', "no 'name'"),
+        ('{"1": ""}', "non-empty string"),
+    ],
+)
+def test_bad_json_tables(tmp_path, content, match):
+    p = tmp_path / "table.json"
+    p.write_text(content)
+    with pytest.raises(InputError, match=match) as err:
+        load_label_table(p)
+    assert "table.json" in str(err.value)
+
+
+def test_unknown_table_name():
+    with pytest.raises(InputError, match="valid: 'builtin', 'totalsegmentator'"):
+        load_label_table("freesurfer")
+
+
+# --------------------------------------------------------------------------- real CT
+def test_real_ct_one_named_surface_per_organ(seg, organs, ct_dir):
+    names = json.loads((ct_dir / "totalsegmentator_total_labels.json").read_text())
+    present = [int(v) for v in np.unique(seg.array) if v != 0]
+    assert len(present) == 41
+    assert [s.label for s in organs.values()] == present
+    assert list(organs) == [names[str(v)] for v in present]
+    for s in organs.values():
+        assert s.mesh.n_cells > 0 and s.mesh.is_all_triangles
+        assert s.volume_ml > 0 and s.area_mm2 > 0
+        assert signed_volume(s.mesh) > 0  # outward faces
+        # every organ keeps at least half of its voxel volume (single voxels too)
+        assert s.volume_ml > 0.5 * s.voxel_volume_ml, s.name
+
+
+def test_real_ct_liver_volume_and_centroid(seg, organs):
+    liver = organs["liver"]
+    vox_ml, vox_centroid = voxel_reference(seg, LIVER)
+    assert liver.voxel_volume_ml == pytest.approx(vox_ml)
+    assert abs(liver.volume_ml / vox_ml - 1) < 0.02
+    assert abs(signed_volume(liver.mesh) / 1000 / vox_ml - 1) < 0.02  # from the mesh itself
+    assert np.linalg.norm(liver.centroid_mm - vox_centroid) < 1.0
+    # the mean of the vertices is not the centroid
+    assert np.linalg.norm(np.asarray(liver.mesh.points).mean(0) - vox_centroid) > 2.0
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_real_ct_after_flipping_volume_and_affine(seg, organs, axis):
+    flipped = seg.flip(axis)
+    assert flipped.is_mirrored
+    out = labelmap_to_surfaces(flipped, "totalsegmentator", labels=[LIVER, 1])
+    liver = out["liver"]
+    vox_ml, vox_centroid = voxel_reference(flipped, LIVER)
+    assert abs(liver.volume_ml / vox_ml - 1) < 0.02
+    assert np.linalg.norm(liver.centroid_mm - vox_centroid) < 1.0
+    assert signed_volume(liver.mesh) > 0  # winding flipped with the mirrored affine
+    assert liver.volume_ml == pytest.approx(organs["liver"].volume_ml, rel=1e-4)
+    assert np.allclose(liver.centroid_mm, organs["liver"].centroid_mm, atol=1e-3)
+    assert np.allclose(liver.mesh.bounds, organs["liver"].mesh.bounds, atol=1e-3)
+
+
+def test_real_ct_no_gaps_between_neighbours(seg, organs):
+    """On every wall between two organs, s_A + s_B = 0 (shared wall): no gap, no overlap."""
+    from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
+    from vtkmodules.vtkCommonCore import vtkDoubleArray
+    from vtkmodules.vtkFiltersCore import vtkImplicitPolyDataDistance
+
+    def wall_points(vol, a, b):
+        pts = []
+        for ax in range(3):
+            lo = [slice(None)] * 3
+            hi = [slice(None)] * 3
+            lo[ax], hi[ax] = slice(0, -1), slice(1, None)
+            x, y = vol.array[tuple(lo)], vol.array[tuple(hi)]
+            idx = np.argwhere(((x == a) & (y == b)) | ((x == b) & (y == a))).astype(float)
+            idx[:, ax] += 0.5
+            pts.append(idx)
+        return vol.index_to_world(np.concatenate(pts))
+
+    def sdist(mesh, pts):
+        f = vtkImplicitPolyDataDistance()
+        f.SetInput(mesh)
+        out = vtkDoubleArray()
+        f.FunctionValue(numpy_to_vtk(np.ascontiguousarray(pts)), out)
+        return vtk_to_numpy(out)
+
+    by_label = {s.label: s for s in organs.values()}
+    closed = labelmap_to_surfaces(seg, "totalsegmentator", method="flying_edges", labels=[LIVER, 63, 2])
+    for a, b in [(LIVER, 63), (2, LIVER)]:  # liver/inferior vena cava, kidney_right/liver
+        pts = wall_points(seg, a, b)
+        assert len(pts) > 20
+        gap = sdist(by_label[a].mesh, pts) + sdist(by_label[b].mesh, pts)
+        assert np.abs(gap).max() < 0.01, (a, b, np.abs(gap).max())
+        # the same check sees the gaps of independently smoothed closed surfaces
+        fe = {s.label: s for s in closed.values()}
+        gap_fe = sdist(fe[a].mesh, pts) + sdist(fe[b].mesh, pts)
+        assert np.abs(gap_fe).max() > 0.3
+
+
+def test_real_ct_flying_edges_are_closed(seg):
+    out = labelmap_to_surfaces(seg, "totalsegmentator", method="flying_edges", labels=[LIVER, 1, 2])
+    for s in out.values():
+        assert s.mesh.n_open_edges == 0
+        assert signed_volume(s.mesh) > 0
+    vox_ml, vox_centroid = voxel_reference(seg, LIVER)
+    assert abs(out["liver"].volume_ml / vox_ml - 1) < 0.02
+    assert np.linalg.norm(out["liver"].centroid_mm - vox_centroid) < 1.0
+
+
+def test_real_ct_decimation_keeps_walls_shared(seg, organs):
+    out = labelmap_to_surfaces(seg, "totalsegmentator", decimate=0.6)
+    n0 = sum(s.n_triangles for s in organs.values())
+    n1 = sum(s.n_triangles for s in out.values())
+    assert n1 < 0.6 * n0
+    vox_ml, vox_centroid = voxel_reference(seg, LIVER)
+    assert abs(out["liver"].volume_ml / vox_ml - 1) < 0.02
+    assert np.linalg.norm(out["liver"].centroid_mm - vox_centroid) < 1.0
+    # wall vertices are still common to both neighbours: the liver/IVC wall points
+    liver = {tuple(p) for p in np.round(np.asarray(out["liver"].mesh.points), 4)}
+    ivc = {tuple(p) for p in np.round(np.asarray(out["inferior_vena_cava"].mesh.points), 4)}
+    assert len(liver & ivc) > 10
+
+
+# --------------------------------------------------------------------------- analytic shapes
+def ball(shape, center, radius, label=1, out=None) -> np.ndarray:
+    g = np.indices(shape).transpose(1, 2, 3, 0)
+    a = np.zeros(shape, np.uint8) if out is None else out
+    a[((g - center) ** 2).sum(-1) <= radius**2] = label
+    return a
+
+
+def oblique(spacing, mirror=False) -> np.ndarray:
+    c, s = np.cos(0.4), np.sin(0.4)
+    rot = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]])
+    aff = np.eye(4)
+    aff[:3, :3] = rot @ np.diag(spacing) @ (np.diag([-1.0, 1, 1]) if mirror else np.eye(3))
+    aff[:3, 3] = (10.0, -20.0, 5.0)
+    return aff
+
+
+@pytest.mark.parametrize("mirror", [False, True])
+def test_two_boxes_exact_without_smoothing(mirror):
+    a = np.zeros((12, 10, 9), np.uint8)
+    a[2:6, 2:8, 2:7] = 1  # 4 x 6 x 5 voxels
+    a[6:10, 2:8, 2:7] = 2  # shares the i = 5.5 wall with label 1
+    spacing = (0.5, 1.0, 2.0)
+    vol = Volume(a, oblique(spacing, mirror))
+    out = labelmap_to_surfaces(vol, {1: "left_box", 2: "right_box"}, smoothing=False)
+    for s in out.values():
+        size = np.array([4, 6, 5]) * spacing
+        assert s.volume_ml * 1000 == pytest.approx(np.prod(size), rel=1e-6)
+        assert s.area_mm2 == pytest.approx(2 * (size[0] * size[1] + size[1] * size[2] + size[0] * size[2]), rel=1e-6)
+        box = np.argwhere(a == s.label)
+        assert np.allclose(s.centroid_mm, vol.index_to_world(box.mean(0)), atol=1e-4)
+        assert s.mesh.n_open_edges == 0 and signed_volume(s.mesh) > 0
+        # outward: each face normal points away from the box centre
+        m = s.mesh.compute_normals(cell_normals=True, point_normals=False, auto_orient_normals=False, consistent_normals=False)
+        away = m.cell_centers().points - s.centroid_mm
+        assert np.all(np.einsum("ij,ij->i", m.cell_data["Normals"], away) > 0)
+    left = {tuple(p) for p in np.round(np.asarray(out["left_box"].mesh.points), 5)}
+    right = {tuple(p) for p in np.round(np.asarray(out["right_box"].mesh.points), 5)}
+    assert len(left & right) == 7 * 6  # the shared wall: (6+1) x (5+1) vertices
+
+
+def test_smoothed_sphere_matches_analytic_volume_and_area():
+    r = 10.0
+    center = np.array([17.3, 16.8, 17.0])
+    vol = Volume(ball((35, 34, 35), center, r), oblique((1.0, 1.0, 1.0)))
+    s = labelmap_to_surfaces(vol, {1: "ball"})["ball"]
+    assert s.volume_ml * 1000 == pytest.approx(4 / 3 * np.pi * r**3, rel=0.01)
+    assert s.area_mm2 == pytest.approx(4 * np.pi * r**2, rel=0.02)  # staircase would be ~+49 %
+    assert np.allclose(s.centroid_mm, vol.index_to_world(center), atol=0.05)
+    raw = labelmap_to_surfaces(vol, {1: "ball"}, smoothing=0)["ball"]
+    assert raw.area_mm2 > 1.4 * 4 * np.pi * r**2
+
+
+def test_small_organ_is_not_shrunk_by_smoothing():
+    # a 4-voxel-radius ball beside a big one: windowed-sinc keeps its volume
+    a = ball((40, 30, 30), np.array([12.0, 15, 15]), 9.0)
+    a = ball((40, 30, 30), np.array([29.0, 15, 15]), 4.0, label=2, out=a)
+    out = labelmap_to_surfaces(Volume(a, np.eye(4)), {1: "big", 2: "small"})
+    assert out["small"].volume_ml / out["small"].voxel_volume_ml > 0.97
+    assert out["big"].volume_ml / out["big"].voxel_volume_ml == pytest.approx(1.0, abs=0.01)
+    # for contrast, the surface-nets filter's own (constrained) smoother shrinks it a lot
+    img = pv.ImageData(dimensions=a.shape)
+    img.point_data["labels"] = a.ravel(order="F")
+    m = img.contour_labels("all", output_mesh_type="triangles", smoothing=True)
+    pairs, f, p = m.cell_data["boundary_labels"], m.regular_faces, np.asarray(m.points, float)
+    faces = np.r_[f[pairs[:, 0] == 2], f[pairs[:, 1] == 2][:, ::-1]]
+    builtin = np.einsum("ij,ij->i", p[faces[:, 0]], np.cross(p[faces[:, 1]], p[faces[:, 2]])).sum() / 6
+    assert builtin < 0.8 * (a == 2).sum()
+
+
+def test_bad_surface_inputs():
+    aff = np.eye(4)
+    with pytest.raises(InputError, match="label map is empty"):
+        labelmap_to_surfaces(Volume(np.zeros((4, 4, 4), np.uint8), aff))
+    with pytest.raises(InputError, match="non-integer"):
+        labelmap_to_surfaces(Volume(np.full((4, 4, 4), 0.5), aff))
+    one = np.zeros((5, 5, 5), np.uint8)
+    one[2, 2, 2] = 1
+    with pytest.raises(InputError, match="unknown surface method 'marching'"):
+        labelmap_to_surfaces(Volume(one, aff), method="marching")
+    with pytest.raises(InputError, match="smoothing"):
+        labelmap_to_surfaces(Volume(one, aff), smoothing=-3)
+    with pytest.raises(InputError, match="decimate"):
+        labelmap_to_surfaces(Volume(one, aff), decimate=1.5)
+    with pytest.raises(InputError, match=r"label\(s\) \[4\] are not in the label map; present: \[1\]"):
+        labelmap_to_surfaces(Volume(one, aff), labels=[4])
+
+
+# --------------------------------------------------------------------------- scene, spec, CLI
+def test_organs_to_scene(organs):
+    scene = organs_to_scene(organs, metadata={"source": "test"})
+    assert scene.units == "mm" and scene.metadata["coordinate_system"] == "RAS"
+    assets = scene.assets()
+    assert len(assets) == 41
+    liver = scene.get("organs/liver")
+    assert liver.asset_type == "organ" and liver.semantic_label == "liver"
+    assert liver.material.base_color == pytest.approx(conventional_color("liver"))
+    assert liver.metadata["label"] == LIVER
+    assert liver.metadata["volume_ml"] == pytest.approx(organs["liver"].volume_ml)
+    assert len(liver.metadata["centroid_mm"]) == 3
+    json.dumps(liver.metadata)  # JSON-serialisable for USD customData
+    with pytest.raises(InputError, match="millimetres"):
+        organs_to_scene(organs, scene=Scene("factory", units="m"))
+
+
+def test_anatomy_spec(ct_dir):
+    scene = Scene("patient", units="mm")
+    apply_anatomy_spec(
+        {"labelmap": "abdomen_seg_3mm.nii.gz", "labels": "totalsegmentator", "organs": ["liver", "spleen"]},
+        scene,
+        base_dir=ct_dir,
+    )
+    assert sorted(a.semantic_label for a in scene.assets()) == ["liver", "spleen"]
+    with pytest.raises(InputError, match="anatomy.bogus"):
+        apply_anatomy_spec({"labelmap": "x.nii.gz", "bogus": 1}, scene)
+    with pytest.raises(InputError, match=r"anatomy.organs: \['livr'\]"):
+        apply_anatomy_spec({"labelmap": "abdomen_seg_3mm.nii.gz", "labels": "total", "organs": ["livr"]}, scene, base_dir=ct_dir)
+    assert AnatomySpec(labelmap="a.nii.gz").method == "surface_nets"
+
+
+@pytest.fixture()
+def cli():
+    import typer
+    from typer.testing import CliRunner
+
+    from twin3d.cli_anatomy import register
+
+    app = typer.Typer()
+    register(app)
+
+    @app.callback()
+    def _root():  # keep "surfaces" a sub-command
+        pass
+
+    return app, CliRunner()
+
+
+def small_seg(tmp_path) -> Path:
+    a = ball((30, 26, 24), np.array([10.0, 13, 12]), 6.0)
+    a = ball((30, 26, 24), np.array([19.0, 13, 12]), 5.0, label=3, out=a)
+    return write_nifti(Volume(a, oblique((1.5, 1.5, 2.0))), tmp_path / "seg.nii.gz")
+
+
+def test_cli_surfaces_vtm(tmp_path, cli):
+    app, runner = cli
+    seg = small_seg(tmp_path)
+    out = tmp_path / "out" / "organs.vtm"
+    res = runner.invoke(app, ["surfaces", str(seg), "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output)
+    assert [o["name"] for o in report["organs"]] == ["body", "spleen"]
+    mb = pv.read(out)
+    assert list(mb.keys()) == ["body", "spleen"]
+    spleen = mb["spleen"]
+    assert spleen.n_cells > 0
+    assert float(spleen.field_data["volume_ml"][0]) == pytest.approx(report["organs"][1]["volume_ml"], rel=1e-3)
+    assert abs(signed_volume(spleen.triangulate()) / 1000 - report["organs"][1]["volume_ml"]) < 1e-3
+
+
+def test_cli_surfaces_usd(tmp_path, cli):
+    pytest.importorskip("pxr")
+    from pxr import Usd, UsdGeom
+
+    app, runner = cli
+    seg = small_seg(tmp_path)
+    table = tmp_path / "labels.json"
+    table.write_text(json.dumps({"1": "liver", "3": {"name": "lesion", "color": "#ff0000"}}))
+    out = tmp_path / "organs.usda"
+    res = runner.invoke(app, ["surfaces", str(seg), "--labels", str(table), "--out", str(out), "-q"])
+    assert res.exit_code == 0, res.output
+    stage = Usd.Stage.Open(str(out))
+    assert UsdGeom.GetStageMetersPerUnit(stage) == pytest.approx(0.001)
+    labels = {}
+    for prim in stage.Traverse():
+        attr = prim.GetAttribute("semantics:labels:class")
+        if attr and attr.HasValue():
+            labels[prim.GetName()] = list(attr.Get())
+    assert labels == {"liver": ["liver"], "lesion": ["lesion"]}
+
+
+def test_cli_surfaces_errors_leave_no_output(tmp_path, cli):
+    app, runner = cli
+    image = write_nifti(Volume(np.linspace(-1, 1, 27).reshape(3, 3, 3), np.eye(4)), tmp_path / "ct.nii.gz")
+    out = tmp_path / "organs.vtm"
+    res = runner.invoke(app, ["surfaces", str(image), "--out", str(out)])
+    assert res.exit_code == 2
+    assert "non-integer values" in res.output and "Traceback" not in res.output
+    assert not out.exists() and not (tmp_path / "organs").exists()
+    res = runner.invoke(app, ["surfaces", str(small_seg(tmp_path)), "--out", str(tmp_path / "organs.stl")])
+    assert res.exit_code == 2 and ".usdc, .usda, .usd, .png, .vtm" in res.output
+    empty = write_nifti(Volume(np.zeros((4, 4, 4), np.uint8), np.eye(4)), tmp_path / "empty.nii.gz")
+    res = runner.invoke(app, ["surfaces", str(empty), "--out", str(out)])
+    assert res.exit_code == 2 and "label map is empty" in res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ct.nii.gz", "empty.nii.gz", "seg.nii.gz"]

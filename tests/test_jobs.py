@@ -1,0 +1,225 @@
+"""Render jobs: local worker processes and Dask give identical PNGs; resumable; failures listed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from twin3d.errors import SpecError
+from twin3d.render.jobs import load_job, run_render_job
+
+SIZE = "200x150"
+
+
+def plain_factory_spec(src: Path, folder: Path) -> Path:
+    """A copy of the factory spec with geometry only (no predictor sections: fast to build, static)."""
+    import yaml
+
+    data = yaml.safe_load(src.read_text())
+    keep = {"name", "description", "units", "up_axis", "fps", "floor", "assets"}
+    keep_asset = {"name", "kind", "mesh", "mesh_units", "params", "group", "transform", "repeat", "color", "material",
+                  "label", "metadata"}
+    plain = {k: v for k, v in data.items() if k in keep}
+    plain["assets"] = [{k: v for k, v in a.items() if k in keep_asset} for a in data["assets"]]
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "factory_plain.yaml"
+    out.write_text(yaml.safe_dump(plain, sort_keys=False))
+    return out
+
+
+def _animated_usd(path: Path, n_frames: int, flip: bool) -> Path:
+    from twin3d.scene import Field
+    from twin3d.spec import build_scene
+    from twin3d.usd import write_usd
+
+    spec = plain_factory_spec(Path(__file__).resolve().parents[1] / "scenes" / "factory_line.yaml", path.parent)
+    scene = build_scene(spec)
+    times = np.arange(n_frames) * 10.0
+    for i, a in enumerate(scene.assets()):
+        ramp = np.linspace(0.0, 1.0, n_frames)
+        a.set_field(Field("risk", ramp if (i % 2) ^ flip else ramp[::-1], association="asset", times=times))
+    return write_usd(scene, path)
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory):
+    d = tmp_path_factory.mktemp("job_scenes")
+    return {"a": _animated_usd(d / "line_a.usdc", 5, False), "b": _animated_usd(d / "line_b.usdc", 5, True),
+            "long_a": _animated_usd(d / "long_a.usdc", 15, False), "long_b": _animated_usd(d / "long_b.usdc", 15, True)}
+
+
+def _write_job(folder: Path, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "job.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def _pngs(folder: Path) -> dict[str, np.ndarray]:
+    import imageio.v3 as iio
+
+    return {str(p.relative_to(folder)): iio.imread(p) for p in sorted(folder.rglob("*.png"))}
+
+
+def test_local_and_dask_give_identical_outputs_and_a_manifest(tmp_path, scenes):
+    job_text = f"""
+        name: two_lines
+        scenes:
+          - {scenes['a']}
+          - {{path: {scenes['b']}, name: second}}
+        cameras: [iso, top]
+        frames: [0, 2, -1]
+        size: {SIZE}
+        title: true
+        output_dir: OUT
+        """
+    local_job = _write_job(tmp_path / "local", job_text.replace("OUT", "renders"))
+    dask_job = _write_job(tmp_path / "dask", job_text.replace("OUT", "renders"))
+
+    rep = run_render_job(local_job, executor="local", workers=2)
+    assert rep.ok and rep.counts == {"total": 12, "rendered": 12, "skipped": 0, "failed": 0}
+    drep = run_render_job(dask_job, executor="dask", workers=2)
+    assert drep.ok and drep.counts["rendered"] == 12 and drep.executor == "dask"
+
+    local, remote = _pngs(tmp_path / "local" / "renders"), _pngs(tmp_path / "dask" / "renders")
+    assert sorted(local) == sorted(remote) and len(local) == 12
+    assert "second/top/frame_0004.png" in local  # -1 -> last of 5 frames
+    for name in local:
+        assert local[name].shape == (150, 200, 3)
+        assert np.array_equal(local[name], remote[name]), name  # deterministic, pixel for pixel
+    # frames differ over time, cameras differ from each other
+    assert np.abs(local["line_a/iso/frame_0000.png"].astype(int) - local["line_a/iso/frame_0004.png"]).mean() > 1
+    assert np.abs(local["line_a/iso/frame_0000.png"].astype(int) - local["line_a/top/frame_0000.png"]).mean() > 5
+
+    manifest = json.loads((tmp_path / "local" / "renders" / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["counts"]["rendered"] == 12
+    import hashlib
+
+    for it in manifest["items"]:
+        data = (tmp_path / "local" / "renders" / it["output"]).read_bytes()
+        assert it["png_sha256"] == hashlib.sha256(data).hexdigest()
+        assert it["scene_sha256"] == hashlib.sha256(Path(it["scene_path"]).read_bytes()).hexdigest()
+        assert it["camera"] in ("iso", "top") and it["frame"] in (0, 2, 4) and it["size"] == [200, 150]
+        assert it["time_s"] == pytest.approx(10.0 * it["frame"])
+        assert it["render_s"] > 0 and it["worker"]
+    assert len({it["worker"] for it in manifest["items"]}) == 2  # both worker processes took part
+
+    # a second run renders nothing: every output is valid and its inputs are unchanged
+    again = run_render_job(local_job, workers=2)
+    assert again.counts == {"total": 12, "rendered": 0, "skipped": 12, "failed": 0}
+
+
+def test_failing_items_are_listed_and_do_not_stop_the_others(tmp_path, scenes):
+    from typer.testing import CliRunner
+
+    from twin3d.cli import app
+
+    job = _write_job(tmp_path, f"""
+        scenes:
+          - {scenes['a']}
+          - {{path: missing.usdc, name: missing}}
+        cameras: [side]
+        frames: [1, 9]
+        size: {SIZE}
+        """)
+    res = CliRunner().invoke(app, ["render-job", str(job), "--workers", "1"])
+    assert res.exit_code == 1, res.output
+    assert "1 rendered" in res.output and "2 failed" in res.output
+    assert "frame 9 out of range" in res.output and "missing.usdc: no such scene file" in res.output
+    assert "Traceback" not in res.output
+    assert (tmp_path / "renders" / "line_a" / "side" / "frame_0001.png").is_file()
+    manifest = json.loads((tmp_path / "renders" / "manifest.json").read_text())
+    assert manifest["status"] == "failed"
+    assert sorted(it["status"] for it in manifest["items"]) == ["failed", "failed", "rendered"]
+
+
+def test_job_file_errors_name_the_line_and_the_valid_choices(tmp_path):
+    bad_cam = _write_job(tmp_path / "a", "scenes: [x.usdc]\ncameras: [iso, bird]\n")
+    with pytest.raises(SpecError, match=r"job.yaml:2: cameras: unknown camera\(s\) \['bird'\]; valid: iso"):
+        load_job(bad_cam)
+    bad_key = _write_job(tmp_path / "b", "scenes: [x.usdc]\nframez: all\n")
+    with pytest.raises(SpecError, match=r"job.yaml:2: framez: unknown key 'framez'; valid keys: name, scenes"):
+        load_job(bad_key)
+    bad_pattern = _write_job(tmp_path / "c", "scenes: [x.usdc]\npattern: '{scene}/{frame}.png'\n")
+    with pytest.raises(SpecError, match=r"must contain \{scene\}, \{camera\} and \{frame\}"):
+        load_job(bad_pattern)
+    dup = _write_job(tmp_path / "d", "scenes: [a/x.usdc, b/x.usdc]\n")
+    with pytest.raises(SpecError, match="scene name 'x' is already used"):
+        load_job(dup)
+    from typer.testing import CliRunner
+
+    from twin3d.cli import app
+
+    res = CliRunner().invoke(app, ["render-job", str(bad_cam)])
+    assert res.exit_code == 2 and "unknown camera" in res.output
+
+
+def _job_for_kill(folder: Path, scenes) -> Path:
+    return _write_job(folder, f"""
+        scenes: [{scenes['long_a']}, {scenes['long_b']}]
+        cameras: [iso, front]
+        frames: all
+        size: 160x120
+        """)
+
+
+def test_killed_job_resumes_without_redoing_finished_items(tmp_path, scenes):
+    job = _job_for_kill(tmp_path, scenes)
+    out = tmp_path / "renders"
+    code = f"from twin3d.render.jobs import run_render_job\nrun_render_job({str(job)!r}, workers=1)\n"
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "TWIN3D_NO_PROGRESS": "1"})
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and len(list(out.rglob("frame_*.png"))) < 3:
+            assert proc.poll() is None, "the job process ended before it could be killed"
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the job and its worker processes (own session)
+        proc.wait(timeout=30)
+    done = {p: p.stat().st_mtime_ns for p in out.rglob("frame_*.png")}
+    assert 3 <= len(done) < 60, f"{len(done)} outputs at kill time; the kill must happen mid-job"
+
+    report = run_render_job(job, workers=1)
+    c = report.counts
+    assert report.ok and c["total"] == 60
+    assert c["skipped"] == len(done) and c["rendered"] == 60 - len(done)
+    for p, mtime in done.items():
+        assert p.stat().st_mtime_ns == mtime  # finished items were not redone
+    assert len(list(out.rglob("frame_*.png"))) == 60
+    assert not [p for p in out.rglob(".*") if p.is_file()]  # no temporary files left behind
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    skipped = {it["output"] for it in manifest["items"] if it["status"] == "skipped"}
+    assert skipped == {str(p.relative_to(out)) for p in done}
+
+
+def test_a_dying_worker_process_is_replaced(tmp_path, scenes):
+    job = _write_job(tmp_path, f"""
+        scenes: [{scenes['a']}]
+        cameras: [iso, top]
+        frames: all
+        size: 120x90
+        """)
+    killed = []
+
+    def kill_first_worker(item):
+        if not killed and item["status"] == "rendered":
+            pid = int(item["worker"].rsplit(":", 1)[1])
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    report = run_render_job(job, workers=1, on_item=kill_first_worker)
+    assert killed
+    assert report.ok and report.counts["rendered"] == 10
+    workers = {it["worker"] for it in report.items}
+    assert len(workers) >= 2  # the items after the kill ran in a new worker process

@@ -1,0 +1,427 @@
+"""MONAI UNet segmentation: shipped phantom model, training, save/load, bad files, CLI."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from twin3d.errors import InputError, ModelFileError, NotFittedError, TrainingError
+from twin3d.io.volumes import Volume, read_labelmap, read_volume, write_nifti
+from twin3d.phantom import PHANTOM_LABELS, make_phantom
+from twin3d.predictors.segmentation import (
+    PHANTOM_TRAIN_SEEDS,
+    PHANTOM_VALIDATION_SEEDS,
+    SegmentationModel,
+    default_phantom_model_path,
+    dice_scores,
+    load_model,
+    save_model,
+    segment,
+    train,
+)
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+UNSEEN_SEEDS = (7, 4242)  # neither training nor validation phantoms
+assert not set(UNSEEN_SEEDS) & (set(PHANTOM_TRAIN_SEEDS) | set(PHANTOM_VALIDATION_SEEDS))
+
+TINY = dict(
+    channels=(4, 8, 16),
+    strides=(2, 2),
+    num_res_units=0,
+    spacing_mm=(8.0, 8.0, 8.0),
+    roi_size=(32, 32, 16),
+    iterations=30,
+    batch_size=2,
+    learning_rate=1e-2,
+    seed=0,
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # faster on 2 shared cores
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def ct_dir() -> Path:
+    if not (DATA / "ct" / "abdomen_ct_3mm.nii.gz").is_file():
+        pytest.skip(f"real CT data not found in {DATA / 'ct'} (shared data folder absent)")
+    return DATA / "ct"
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_model(default_phantom_model_path())
+
+
+@pytest.fixture(scope="module")
+def small_pairs():
+    """Two small phantoms at 6 mm (fast) for the tiny training runs."""
+    return [make_phantom(spacing_mm=6.0, seed=s)[:2] for s in (101, 102)]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(small_pairs):
+    images, labelmaps = zip(*small_pairs)
+    return train(images, labelmaps, PHANTOM_LABELS, device="cpu", progress=False, **TINY)
+
+
+# --------------------------------------------------------------------------- shipped model
+def test_shipped_model_segments_unseen_phantom(shipped):
+    """The model shipped in assets/models reaches mean Dice >= 0.85 on unseen phantoms."""
+    means = []
+    for seed in UNSEEN_SEEDS:
+        image, truth, names = make_phantom(seed=seed)
+        labelmap = segment(image, shipped, device="cpu")
+        assert labelmap.array.shape == image.array.shape
+        np.testing.assert_array_equal(labelmap.affine, image.affine)
+        scores = dice_scores(labelmap, truth, names)
+        assert set(scores) == set(PHANTOM_LABELS.values())
+        assert min(scores.values()) > 0.6, (seed, scores)
+        means.append(np.mean(list(scores.values())))
+    assert min(means) >= 0.85, means
+
+
+def test_shipped_model_files(shipped):
+    pt = default_phantom_model_path()
+    js = pt.with_suffix(".json")
+    assert pt.stat().st_size + js.stat().st_size < 5_000_000  # small enough to ship
+    meta = json.loads(js.read_text())
+    assert {int(k): v for k, v in meta["labels"].items()} == PHANTOM_LABELS
+    assert meta["network"]["name"] == "monai.networks.nets.UNet"
+    assert meta["training"]["validation_mean_dice"] >= 0.85  # measured when it was trained
+    state = torch.load(pt, weights_only=True, map_location="cpu")
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
+    assert shipped.labels_ == PHANTOM_LABELS
+
+
+def test_shipped_model_on_real_ct_keeps_grid(shipped, ct_dir):
+    """Real 3 mm abdominal CT: output on the input grid, the patient's body found."""
+    image = read_volume(ct_dir / "abdomen_ct_3mm.nii.gz")
+    labelmap = shipped.predict(image, device="cpu")
+    assert labelmap.array.shape == image.array.shape == (122, 101, 30)
+    np.testing.assert_allclose(labelmap.affine, image.affine)
+    inside = image.array > -300  # tissue
+    found = labelmap.array > 0
+    overlap = 2 * (inside & found).sum() / (inside.sum() + found.sum())
+    assert overlap > 0.9, overlap  # the phantom model separates patient from air
+
+
+# --------------------------------------------------------------------------- training
+def test_tiny_training_decreases_loss(tiny_model):
+    loss = np.array(tiny_model.loss_history_)
+    assert loss.shape == (TINY["iterations"],) and np.all(np.isfinite(loss))
+    assert loss[-5:].mean() < 0.8 * loss[:5].mean(), loss
+    info = tiny_model.training_info_
+    assert info["iterations"] == TINY["iterations"] and info["device"] == "cpu"
+
+
+def test_training_with_validation_reports_dice(small_pairs):
+    images, labelmaps = zip(*small_pairs)
+    model = SegmentationModel(PHANTOM_LABELS, **{**TINY, "iterations": 3})
+    assert model.fit(images[:1], labelmaps[:1], validation=[small_pairs[1]], device="cpu", progress=False) is model
+    assert set(model.validation_dice_) == set(PHANTOM_LABELS.values())
+    assert all(0.0 <= v <= 1.0 for v in model.validation_dice_.values())
+    assert model.training_info_["validation_cases"] == 1
+
+
+def test_predict_before_fit():
+    with pytest.raises(NotFittedError, match="not trained"):
+        SegmentationModel(PHANTOM_LABELS).predict(make_phantom(spacing_mm=8.0, seed=1)[0])
+
+
+def test_training_bad_inputs(small_pairs):
+    (img, lab), (img2, lab2) = small_pairs
+    model = SegmentationModel(PHANTOM_LABELS, **{**TINY, "iterations": 1})
+    with pytest.raises(InputError, match="not on the same grid"):
+        model.fit([img], [Volume(lab.array[:-1], lab.affine)], device="cpu")
+    shifted = lab.affine.copy()
+    shifted[0, 3] += 5.0
+    with pytest.raises(InputError, match="different affines"):
+        model.fit([img], [Volume(lab.array, shifted)], device="cpu")
+    with pytest.raises(InputError, match="non-integer"):
+        model.fit([img], [Volume(lab.array.astype(np.float32) + 0.5, lab.affine)], device="cpu")
+    with pytest.raises(InputError, match="not in the label table"):
+        model.fit([img], [Volume(np.where(lab.array == 2, 9, lab.array).astype(np.uint8), lab.affine)], device="cpu")
+    with pytest.raises(InputError, match="2 images but 1 label maps"):
+        model.fit([img, img2], [lab], device="cpu")
+    with pytest.raises(InputError, match="roi_size"):
+        SegmentationModel(PHANTOM_LABELS, **{**TINY, "roi_size": (30, 32, 16)}).fit([img], [lab], device="cpu")
+    with pytest.raises(InputError, match="strides"):
+        SegmentationModel(PHANTOM_LABELS, **{**TINY, "strides": (2, 2, 2)}).fit([img], [lab], device="cpu")
+    with pytest.raises(InputError, match="device"):
+        model.fit([img], [lab], device="tpu")
+
+
+def test_nan_loss_raises_training_error(small_pairs, monkeypatch):
+    from monai.losses import DiceCELoss
+
+    def nan_loss(self, input, target):
+        return input.sum() * float("nan")
+
+    monkeypatch.setattr(DiceCELoss, "forward", nan_loss)
+    (img, lab), _ = small_pairs
+    with pytest.raises(TrainingError, match="NaN|nan"):
+        SegmentationModel(PHANTOM_LABELS, **{**TINY, "iterations": 2}).fit([img], [lab], device="cpu")
+
+
+# --------------------------------------------------------------------------- inference geometry
+def test_prediction_follows_the_affine(tiny_model, small_pairs):
+    """A flipped image (same world data, mirrored affine) gives the flipped label map."""
+    image = small_pairs[0][0]
+    direct = tiny_model.predict(image, device="cpu")
+    flipped = tiny_model.predict(image.flip(0), device="cpu")
+    np.testing.assert_allclose(flipped.affine, image.flip(0).affine)
+    agree = np.mean(np.flip(flipped.array, 0) == direct.array)
+    assert agree > 0.999, agree
+    # the same image in LPS coordinates: result in RAS, same labels
+    lps = tiny_model.predict(image.to_lps(), device="cpu")
+    assert lps.coordinate_system == "RAS"
+    assert np.mean(lps.array == direct.array) > 0.999
+
+
+def test_prediction_on_another_grid(tiny_model):
+    """Anisotropic 2x2x5 mm input: output on that grid, labels where the truth is."""
+    image, truth, names = make_phantom(spacing_mm=(5.0, 5.0, 7.0), seed=103)
+    labelmap = tiny_model.predict(image, device="cpu")
+    assert labelmap.array.shape == image.array.shape and labelmap.array.dtype == np.uint8
+    scores = dice_scores(labelmap, truth, names)
+    assert scores["body"] > 0.8  # even a 30-step model finds the body
+
+
+def test_segment_rejects_bad_images(tiny_model):
+    img = make_phantom(spacing_mm=8.0, seed=1)[0]
+    with pytest.raises(InputError, match="NaN"):
+        tiny_model.predict(img.with_array(np.full(img.array.shape, np.nan, dtype=np.float32)))
+    with pytest.raises(InputError, match="Volume"):
+        tiny_model.predict(img.array)
+    with pytest.raises(InputError, match="device"):
+        tiny_model.predict(img, device="gpu0")
+
+
+# --------------------------------------------------------------------------- dice
+def test_dice_scores_analytic():
+    a = np.zeros((20, 20, 20), np.uint8)
+    b = np.zeros_like(a)
+    a[2:12, 2:12, 2:12] = 1  # 1000 voxels
+    b[4:14, 2:12, 2:12] = 1  # 1000 voxels, 800 shared
+    a[15:18, 15:18, 15:18] = 2
+    vol = lambda arr: Volume(arr, np.diag([2.0, 2.0, 2.0, 1.0]))  # noqa: E731
+    scores = dice_scores(vol(a), vol(b), {1: "liver", 2: "spleen"})
+    assert scores["liver"] == pytest.approx(2 * 800 / 2000)
+    assert np.isnan(scores["spleen"])  # absent from the reference
+    with pytest.raises(InputError, match="same grid"):
+        dice_scores(vol(a), Volume(b[:-1], np.eye(4)), {1: "liver"})
+
+
+# --------------------------------------------------------------------------- model files
+def test_save_load_round_trip(tiny_model, small_pairs, tmp_path):
+    pt, js = save_model(tiny_model, tmp_path / "tiny.pt")
+    assert pt.is_file() and js.is_file() and pt.suffix == ".pt" and js.suffix == ".json"
+    meta = json.loads(js.read_text())
+    assert meta["network"]["channels"] == list(TINY["channels"])
+    assert meta["preprocessing"]["spacing_mm"] == list(TINY["spacing_mm"])
+    assert meta["preprocessing"]["hu_window"] == [-250.0, 450.0]
+    assert {int(k): v for k, v in meta["labels"].items()} == PHANTOM_LABELS
+    assert meta["twin3d_version"] and meta["training"]["iterations"] == TINY["iterations"]
+    state = torch.load(pt, weights_only=True)  # plain tensors only
+    for k, v in tiny_model.network_.state_dict().items():
+        torch.testing.assert_close(state[k], v)
+    loaded = load_model(js)  # either file of the pair names the model
+    image = small_pairs[1][0]
+    np.testing.assert_array_equal(loaded.predict(image, device="cpu").array, tiny_model.predict(image, device="cpu").array)
+    assert segment(image, pt, device="cpu").array.shape == image.array.shape
+
+
+def _saved(tiny_model, tmp_path) -> tuple[Path, Path]:
+    return save_model(tiny_model, tmp_path / "m.pt")
+
+
+def _rewrite_json(js: Path, pt: Path, **changes) -> None:
+    import hashlib
+
+    meta = json.loads(js.read_text())
+    meta.update(changes)
+    meta["weights"]["sha256"] = hashlib.sha256(pt.read_bytes()).hexdigest()
+    js.write_text(json.dumps(meta))
+
+
+def test_bad_model_files(tiny_model, tmp_path):
+    pt, js = _saved(tiny_model, tmp_path)
+    with pytest.raises(InputError, match=r"\.pt or \.json"):
+        load_model(tmp_path / "m.pth")
+    with pytest.raises(ModelFileError, match="not found"):
+        load_model(tmp_path / "missing.pt")
+    js.unlink()
+    with pytest.raises(ModelFileError, match="not found"):
+        load_model(pt)
+
+    # corrupt JSON
+    pt, js = _saved(tiny_model, tmp_path)
+    js.write_text('{"format": "twin3d-segmentation",')
+    with pytest.raises(ModelFileError, match="not valid JSON"):
+        load_model(pt)
+
+    # a JSON of another kind, and one of a future version
+    js.write_text(json.dumps({"hello": 1}))
+    with pytest.raises(ModelFileError, match="not a twin3d segmentation model"):
+        load_model(pt)
+    pt, js = _saved(tiny_model, tmp_path)
+    meta = json.loads(js.read_text())
+    js.write_text(json.dumps({**meta, "format_version": 99}))
+    with pytest.raises(ModelFileError, match="format_version 99"):
+        load_model(pt)
+    js.write_text(json.dumps({**meta, "preprocessing": {**meta["preprocessing"], "hu_window": [400, -100]}}))
+    with pytest.raises(ModelFileError, match="hu_window"):
+        load_model(pt)
+
+    # truncated weights: SHA-256 no longer matches
+    pt, js = _saved(tiny_model, tmp_path)
+    pt.write_bytes(pt.read_bytes()[:1000])
+    with pytest.raises(ModelFileError, match="does not match"):
+        load_model(pt)
+    # truncated weights whose hash was updated: torch cannot read them
+    _rewrite_json(js, pt)
+    with pytest.raises(ModelFileError, match="cannot load weights"):
+        load_model(pt)
+
+
+def test_weights_only_refuses_code(tiny_model, tmp_path):
+    """A .pt that pickles an arbitrary object is refused by weights_only=True."""
+    import collections
+
+    pt, js = _saved(tiny_model, tmp_path)
+    torch.save({"payload": collections.Counter(a=1)}, pt)  # not a tensor-only file
+    _rewrite_json(js, pt)
+    with pytest.raises(ModelFileError, match="weights_only"):
+        load_model(pt)
+
+
+def test_weights_that_do_not_fit_the_network(tiny_model, tmp_path):
+    pt, js = _saved(tiny_model, tmp_path)
+    meta = json.loads(js.read_text())
+    _rewrite_json(js, pt, network={**meta["network"], "channels": [8, 16, 32]})
+    with pytest.raises(ModelFileError, match="do not fit the network"):
+        load_model(pt)
+    pt, js = _saved(tiny_model, tmp_path)
+    _rewrite_json(js, pt, labels={"1": "body", "2": "liver"})  # 3 classes, weights have 8
+    with pytest.raises(ModelFileError, match="do not fit the network"):
+        load_model(pt)
+
+
+def test_save_model_is_atomic_and_checks(tiny_model, tmp_path):
+    with pytest.raises(InputError, match=r"\.pt or \.json"):
+        save_model(tiny_model, tmp_path / "model.onnx")
+    with pytest.raises(NotFittedError):
+        save_model(SegmentationModel(PHANTOM_LABELS), tmp_path / "x.pt")
+    assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- CLI
+@pytest.fixture(scope="module")
+def cli_app():
+    import typer
+
+    from twin3d.cli_segment import register
+
+    app = typer.Typer()
+
+    @app.callback()
+    def _main() -> None:  # a group, as the real `twin3d` app
+        pass
+
+    register(app)
+    return app
+
+
+@pytest.fixture()
+def nifti_pair(tmp_path, small_pairs):
+    img, lab = small_pairs[0]
+    return write_nifti(img, tmp_path / "ct.nii.gz"), write_nifti(lab, tmp_path / "seg_ref.nii.gz")
+
+
+def test_cli_segment_default_and_explicit_forms(cli_app, tiny_model, nifti_pair, tmp_path):
+    from typer.testing import CliRunner
+
+    image_path, ref_path = nifti_pair
+    model_path, _ = save_model(tiny_model, tmp_path / "model.pt")
+    runner = CliRunner()
+    expected = tiny_model.predict(read_volume(image_path), device="cpu").array
+    for args in (
+        ["segment", str(image_path), "--model", str(model_path), "--out", str(tmp_path / "a.nii.gz"), "--reference", str(ref_path)],
+        ["segment", "--model", str(model_path), str(image_path), "--out", str(tmp_path / "b.nii.gz")],
+        ["segment", "run", str(image_path), "-m", str(model_path), "-o", str(tmp_path / "c.nii.gz"), "--device", "cpu"],
+    ):
+        result = runner.invoke(cli_app, args)
+        assert result.exit_code == 0, result.output
+        out = Path(args[args.index("--out" if "--out" in args else "-o") + 1])
+        seg = read_labelmap(out)
+        np.testing.assert_array_equal(seg.array, expected)
+        np.testing.assert_allclose(seg.affine, read_volume(image_path).affine, atol=1e-5)
+        assert "wrote" in result.output
+    assert "Dice against the reference" in runner.invoke(cli_app, [
+        "segment", str(image_path), "--model", str(model_path), "--out", str(tmp_path / "d.nii.gz"),
+        "--reference", str(ref_path)]).output
+    help_text = runner.invoke(cli_app, ["segment", "--help"]).output
+    assert "run" in help_text and "train" in help_text
+
+
+def test_cli_segment_errors(cli_app, tiny_model, nifti_pair, tmp_path):
+    from typer.testing import CliRunner
+
+    image_path, _ = nifti_pair
+    model_path, model_json = save_model(tiny_model, tmp_path / "model.pt")
+    runner = CliRunner()
+    out = tmp_path / "seg.nii.gz"
+    result = runner.invoke(cli_app, ["segment", str(image_path), "--model", str(tmp_path / "nope.pt"), "--out", str(out)])
+    assert result.exit_code == 2 and "not found" in result.output and not out.exists()
+    result = runner.invoke(cli_app, ["segment", str(image_path), "--model", str(model_path), "--out", str(tmp_path / "seg.png")])
+    assert result.exit_code == 2 and "NIfTI" in result.output
+    truncated = tmp_path / "broken.nii.gz"
+    truncated.write_bytes(image_path.read_bytes()[:200])
+    result = runner.invoke(cli_app, ["segment", str(truncated), "--model", str(model_path), "--out", str(out)])
+    assert result.exit_code == 2 and "broken.nii.gz" in result.output and not out.exists()
+    assert "Traceback" not in result.output
+    assert not any(p.name.endswith(".tmp.nii.gz") for p in tmp_path.iterdir())
+
+
+def test_cli_train_on_files_and_phantoms(cli_app, nifti_pair, tmp_path):
+    from typer.testing import CliRunner
+
+    image_path, ref_path = nifti_pair
+    runner = CliRunner()
+    out = tmp_path / "trained.pt"
+    result = runner.invoke(cli_app, [
+        "segment", "train", str(image_path), "--labels", str(ref_path), "--out", str(out),
+        "--iterations", "2", "--batch-size", "1", "--device", "cpu", "--no-progress",
+        "--validation", f"{image_path}:{ref_path}",
+    ])
+    assert result.exit_code == 0, result.output
+    model = load_model(out)
+    assert model.labels_ == PHANTOM_LABELS  # ids named from the built-in table
+    assert "Dice on 1 validation case" in result.output and "liver" in result.output
+
+    result = runner.invoke(cli_app, ["segment", "train", str(image_path), "--out", str(tmp_path / "x.pt")])
+    assert result.exit_code == 2 and "--labels" in result.output
+    result = runner.invoke(cli_app, ["segment", "train", "--phantom", "1", str(image_path), "--out", str(tmp_path / "x.pt")])
+    assert result.exit_code == 2 and "either --phantom" in result.output
+    result = runner.invoke(cli_app, ["segment", "train", "--phantom", "1", "--out", str(tmp_path / "x.onnx")])
+    assert result.exit_code == 2 and ".pt or .json" in result.output
+    assert not (tmp_path / "x.pt").exists()
+
+    t0 = time.perf_counter()
+    result = runner.invoke(cli_app, [
+        "segment", "train", "--phantom", "1", "--validation-phantoms", "0", "--iterations", "1",
+        "--batch-size", "1", "--out", str(tmp_path / "ph.pt"), "--device", "cpu",
+    ])
+    assert result.exit_code == 0, result.output
+    assert load_model(tmp_path / "ph.json").labels_ == PHANTOM_LABELS
+    assert time.perf_counter() - t0 < 120

@@ -1,0 +1,45 @@
+"""Thermal PINN twin: physics-informed temperature fields on equipment.
+
+Declare a heat problem (:class:`HeatProblem`, or :func:`preset_problem` for ``rod``,
+``plate``, ``box``, ``cylinder``), train a :class:`ThermalPINN` on it (torch by
+default, TensorFlow as an option, see :mod:`.backend`), check it against
+:func:`reference_solution` (analytic or finite volumes), save/load it, and put its
+field on an asset with :func:`thermal_field`.
+
+Names are imported lazily: importing this package loads neither torch nor TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    # problems
+    "HeatProblem": "problem", "Rod": "problem", "Plate": "problem", "Box": "problem", "Cylinder": "problem",
+    "Material": "problem", "Dirichlet": "problem", "Neumann": "problem", "Convection": "problem",
+    "ConstantInitial": "problem", "ModeInitial": "problem", "Source": "problem",
+    "preset_problem": "problem", "PRESETS": "problem",
+    # backends
+    "resolve_backend": "backend", "get_backend": "backend", "available_backends": "backend", "ENV_VAR": "backend",
+    # solver
+    "ThermalPINN": "pinn", "load_model": "pinn",
+    # references
+    "ReferenceSolution": "reference", "analytic_solution": "reference", "finite_volume_solution": "reference",
+    "reference_solution": "reference", "relative_l2": "reference",
+    # scene
+    "DomainMap": "twin", "thermal_field": "twin", "pretrained_model_path": "twin", "ThermalSpec": "twin",
+    "ThermalTrainSpec": "twin", "ThermalSection": "twin", "apply_thermal_spec": "twin",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,421 @@
+"""Thermal PINN fields on scene assets, and the ``thermal`` section of a scene spec.
+
+:func:`thermal_field` evaluates a trained :class:`~.pinn.ThermalPINN` at an asset's
+mesh vertices for a number of frames and attaches the result as the per-vertex field
+``temperature`` (degC, colormap ``temperature``), which the USD writer stores as
+``primvars:twin:temperature`` time samples plus ``displayColor`` and the renderer
+shows with a degC colour bar.
+
+Mapping: the asset's local coordinates are mapped into the problem domain by a
+:class:`DomainMap` fitted to the bounding box of the asset (or of one of its parts):
+a cylinder problem is laid along the part's axis (auto-detected as the axis across
+which the cross-section is most nearly round, e.g. an electric motor's housing), a
+box/plate/rod along the bounding box. Vertices outside the modelled part (fins, feet,
+fan cover...) take the temperature of the closest point of the domain.
+
+Sensors: when the asset carries a ``process_temperature`` sensor (K, as the failure-
+risk helper attaches it) and the problem has a uniform ambient (initial temperature =
+every fixed and ambient temperature), the field is shifted by ``T_sensor(t) -
+T_ambient``. The heat equation is linear, so this is exact for a constant sensor
+value and a quasi-static approximation when it varies slowly compared with the part's
+thermal time constant. Without the sensor the problem's own ambient is used.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field as PField, TypeAdapter, ValidationError, model_validator
+
+from ...errors import InputError, SpecError, Twin3DError
+from ...scene import Asset, Field, Scene
+from .pinn import ThermalPINN
+from .problem import Cylinder, HeatProblem, Plate, Rod, preset_problem
+
+__all__ = [
+    "DomainMap",
+    "thermal_field",
+    "pretrained_model_path",
+    "ThermalTrainSpec",
+    "ThermalSpec",
+    "ThermalSection",
+    "apply_thermal_spec",
+    "AMBIENT_SENSOR",
+]
+
+#: The sensor that drives the ambient temperature when present (kelvin).
+AMBIENT_SENSOR = "process_temperature"
+_AXES = {"x": 0, "y": 1, "z": 2}
+_KELVIN_UNITS = {"", "K", "kelvin"}
+_CELSIUS_UNITS = {"degC", "°C", "C", "celsius"}
+
+
+# --------------------------------------------------------------------------- mapping
+@dataclass(frozen=True)
+class DomainMap:
+    """Affine map from asset-local coordinates to a problem's domain coordinates.
+
+    ``domain = (points - origin)[:, axes] * scale`` (then clipped into the domain);
+    for a cylinder the first two mapped coordinates are the cross-section and the
+    third the axis.
+    """
+
+    origin: np.ndarray
+    axes: tuple[int, ...]
+    scale: np.ndarray
+
+    def __call__(self, points: np.ndarray) -> np.ndarray:
+        p = np.asarray(points, dtype=np.float64)
+        return (p - self.origin)[:, list(self.axes)] * self.scale
+
+    @classmethod
+    def fit(
+        cls,
+        problem: HeatProblem,
+        points: np.ndarray,
+        *,
+        axis: str | None = None,
+        reverse: bool = False,
+    ) -> "DomainMap":
+        """Fit the problem domain onto the bounding box of ``points`` (n, 3).
+
+        ``axis`` (``"x"``/``"y"``/``"z"``) is the asset axis along the rod / the
+        cylinder; ``None`` picks the longest extent (rod), the two longest (plate),
+        the roundest cross-section (cylinder). ``reverse`` runs the domain's length
+        coordinate the other way (which end of a cylinder is ``z = 0``).
+        """
+        p = np.asarray(points, dtype=np.float64)
+        if p.ndim != 2 or p.shape[1] != 3 or len(p) == 0:
+            raise InputError(f"DomainMap.fit needs (n, 3) points, got shape {p.shape}")
+        lo, hi = p.min(0), p.max(0)
+        ext = hi - lo
+        if axis is not None and axis not in _AXES:
+            raise InputError(f"axis must be one of 'x', 'y', 'z' or None, got {axis!r}")
+        g = problem.geometry
+        if isinstance(g, Cylinder):
+            a = _AXES[axis] if axis else _roundest_axis(ext)
+            b, c = [i for i in range(3) if i != a]
+            centre = (lo + hi) / 2.0
+            r = np.hypot(p[:, b] - centre[b], p[:, c] - centre[c]).max()
+            if not ext[a] > 0 or not r > 0:
+                raise InputError("cannot map a cylinder onto a flat or zero-size point set")
+            origin = centre.copy()
+            origin[a] = hi[a] if reverse else lo[a]
+            s_ax = g.length / ext[a] * (-1.0 if reverse else 1.0)
+            return cls(origin, (b, c, a), np.array([g.radius / r, g.radius / r, s_ax]))
+        lengths = g.lengths()  # type: ignore[union-attr]
+        if isinstance(g, Rod):
+            axes: tuple[int, ...] = (_AXES[axis],) if axis else (int(np.argmax(ext)),)
+        elif isinstance(g, Plate):
+            if axis:
+                first = _AXES[axis]
+                second = max((i for i in range(3) if i != first), key=lambda i: ext[i])
+                axes = (first, second)
+            else:
+                axes = tuple(sorted(np.argsort(ext)[-2:].tolist()))
+        else:
+            axes = (0, 1, 2)
+        if any(not ext[i] > 0 for i in axes):
+            raise InputError(f"cannot map a {g.kind} onto points that are flat along asset axes {axes}")
+        origin = lo.copy()
+        scale = np.array([L / ext[i] for L, i in zip(lengths, axes)])
+        if reverse:
+            origin[axes[0]] = hi[axes[0]]
+            scale[0] = -scale[0]
+        return cls(origin, axes, scale)
+
+
+def _roundest_axis(ext: np.ndarray) -> int:
+    """The axis whose perpendicular extents are most nearly equal (ties: the longest)."""
+    best, score = 0, np.inf
+    for a in range(3):
+        b, c = [i for i in range(3) if i != a]
+        hi = max(ext[b], ext[c])
+        s = abs(ext[b] - ext[c]) / hi if hi > 0 else np.inf
+        if s < score - 1e-9 or (abs(s - score) <= 1e-9 and ext[a] > ext[best]):
+            best, score = a, s
+    return best
+
+
+# --------------------------------------------------------------------------- field
+def _load(model: ThermalPINN | str | os.PathLike) -> ThermalPINN:
+    if isinstance(model, ThermalPINN):
+        model._check_fitted()
+        return model
+    return ThermalPINN.load(model)
+
+
+def _sensor_in_unit(sensor: Field, unit: str, name: str) -> np.ndarray:
+    u = (sensor.unit or "").strip()
+    values = np.asarray(sensor.values, dtype=np.float64)
+    if u in _KELVIN_UNITS:
+        kelvin = values
+    elif u in _CELSIUS_UNITS:
+        kelvin = values + 273.15
+    else:
+        raise InputError(
+            f"sensor {name!r} has unit {sensor.unit!r}; a temperature sensor must be in K or degC"
+        )
+    return kelvin if unit == "K" else kelvin - 273.15
+
+
+def thermal_field(
+    asset: Asset,
+    model: ThermalPINN | str | os.PathLike,
+    *,
+    times: Sequence[float] | np.ndarray | None = None,
+    frames: int = 10,
+    part: str | None = None,
+    axis: str | None = None,
+    reverse: bool = False,
+    ambient: str | None = "auto",
+    time_scale: float | None = None,
+    name: str = "temperature",
+    clim: tuple[float, float] | None = None,
+    attach: bool = True,
+) -> Field:
+    """Evaluate a trained thermal model at ``asset``'s vertices and attach the field.
+
+    Parameters
+    ----------
+    asset
+        An asset with a mesh (vertices in local coordinates).
+    model
+        A fitted :class:`ThermalPINN` or the path of a saved one.
+    times
+        Frame times [s] on the scene timeline. Default: the times of the ambient
+        sensor if the asset has one, else ``frames`` times spanning the problem's
+        ``[0, t_end]``.
+    frames
+        Number of frames when no times are given.
+    part
+        Fit the domain onto this part's vertices (e.g. ``"housing"``); default: all.
+    axis, reverse
+        See :meth:`DomainMap.fit`.
+    ambient
+        ``"auto"``: use the ``process_temperature`` sensor when the asset has one and
+        the problem allows an ambient shift; a sensor name: require it; ``None``: the
+        problem's own ambient.
+    time_scale
+        Problem seconds per timeline second (``t_problem = (t - t[0]) * time_scale``);
+        ``None`` stretches the frame times over ``[0, t_end]``.
+    name, clim
+        Field name and optional fixed colour range (degC).
+    attach
+        Set the field on the asset (``asset.set_field``).
+
+    Returns
+    -------
+    Field
+        ``Field(name, (T, n_points) degC, association="vertex", times=..., colormap="temperature")``.
+    """
+    if asset.mesh is None or asset.mesh.n_points == 0:
+        raise InputError(f"asset {asset.name!r} has no mesh vertices to carry a temperature field")
+    m = _load(model)
+    problem = m.problem_
+    pts = np.asarray(asset.mesh.points, dtype=np.float64)
+    fit_pts = pts[asset.part_point_mask(part)] if part else pts
+    mapping = DomainMap.fit(problem, fit_pts, axis=axis, reverse=reverse)
+    domain = mapping(pts)
+
+    sensor_name = None
+    if ambient == "auto":
+        if AMBIENT_SENSOR in asset.sensors and problem.ambient_shift_ok:
+            sensor_name = AMBIENT_SENSOR
+    elif ambient:
+        if ambient not in asset.sensors:
+            raise InputError(
+                f"asset {asset.name!r} has no sensor {ambient!r} to drive the ambient temperature; "
+                f"sensors: {sorted(asset.sensors)}"
+            )
+        if not problem.ambient_shift_ok:
+            raise InputError(
+                f"problem {problem.name!r} cannot follow an ambient sensor: its initial, fixed and ambient "
+                "temperatures differ (the shift by the sensor value is only valid for a uniform ambient)"
+            )
+        sensor_name = ambient
+    sensor = asset.sensors.get(sensor_name) if sensor_name else None
+
+    if times is None:
+        if sensor is not None and sensor.times is not None:
+            t = np.asarray(sensor.times, dtype=np.float64)
+        else:
+            if int(frames) != frames or frames < 1:
+                raise InputError(f"frames must be a positive integer, got {frames!r}")
+            t = np.linspace(0.0, problem.t_end, int(frames))
+            time_scale = 1.0 if time_scale is None else time_scale
+    else:
+        t = np.asarray(times, dtype=np.float64).reshape(-1)
+        if t.size == 0 or not np.all(np.isfinite(t)):
+            raise InputError("times must be one or more finite values in seconds")
+    tau = _problem_times(t, problem.t_end, time_scale)
+
+    values = m.predict(domain, tau, clip=True)
+    description = f"thermal PINN {problem.name!r}"
+    if sensor is not None:
+        amb = np.interp(t, sensor.times, _sensor_in_unit(sensor, problem.temperature_unit, sensor_name))  # type: ignore[arg-type]
+        values = values + (amb - problem.base_temperature)[:, None]
+        description += f", ambient from sensor {sensor_name!r}"
+    if problem.temperature_unit == "K":
+        values = values - 273.15
+    f = Field(name, values.astype(np.float32), association="vertex", times=t, unit="degC",
+              colormap="temperature", clim=clim, description=description)
+    if attach:
+        asset.set_field(f)
+    return f
+
+
+def _problem_times(t: np.ndarray, t_end: float, time_scale: float | None) -> np.ndarray:
+    t0 = t[0]
+    if time_scale is None:
+        span = t[-1] - t0
+        return np.full_like(t, t_end) if span <= 0 else (t - t0) / span * t_end
+    if not (np.isfinite(time_scale) and time_scale > 0):
+        raise InputError(f"time_scale must be a positive number, got {time_scale!r}")
+    tau = (t - t0) * time_scale
+    if tau.max() > t_end * (1 + 1e-9):
+        raise InputError(
+            f"the frames reach {tau.max():.6g} s of problem time but the model was trained on [0, {t_end:g}] s; "
+            "lower time_scale or pass time_scale=None to stretch the frames over the trained span"
+        )
+    return tau
+
+
+def pretrained_model_path(name: str = "motor_housing") -> Path:
+    """Path of a model shipped in the repository's ``assets/thermal/``.
+
+    ``motor_housing`` is the ``cylinder`` preset trained with
+    ``twin3d thermal train --problem cylinder --out assets/thermal/motor_housing.pt``
+    (see docs/thermal.md for the exact command and its measured error).
+    """
+    path = Path(__file__).resolve().parents[3] / "assets" / "thermal" / f"{name}.pt"
+    if not path.is_file():
+        raise InputError(
+            f"no pre-trained thermal model {name!r} at {path} (it ships in the source tree's assets/thermal/, "
+            "not in wheels); regenerate it with the command in docs/thermal.md"
+        )
+    return path
+
+
+# --------------------------------------------------------------------------- spec
+class ThermalTrainSpec(BaseModel):
+    """Training settings for a thermal model built while the scene is loaded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["torch", "tensorflow"] | None = None
+    hidden: list[int] = PField(default_factory=lambda: [32, 32, 32], min_length=1)
+    adam_steps: int = PField(500, ge=0)
+    lbfgs_steps: int = PField(3000, ge=0)
+    lr: float = PField(1e-3, gt=0)
+    seed: int = 0
+    dtype: Literal["float32", "float64"] = "float32"
+
+    def estimator(self) -> ThermalPINN:
+        return ThermalPINN(backend=self.backend, hidden=tuple(self.hidden), adam_steps=self.adam_steps,
+                           lbfgs_steps=self.lbfgs_steps, lr=self.lr, seed=self.seed, dtype=self.dtype)
+
+
+class ThermalSpec(BaseModel):
+    """One entry of the scene spec's ``thermal`` list.
+
+    Give ``model`` (a saved model, path relative to the spec file) or ``problem``
+    (a preset name ``rod|plate|box|cylinder`` or a full problem mapping, trained with
+    ``train`` settings at load time). If both are given they must agree.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    asset: str
+    problem: Literal["rod", "plate", "box", "cylinder"] | HeatProblem | None = None
+    model: str | None = None
+    train: ThermalTrainSpec | None = None
+    frames: int = PField(10, ge=1)
+    part: str | None = None
+    axis: Literal["x", "y", "z"] | None = None
+    reverse: bool = False
+    ambient: str | None = "auto"
+    time_scale: float | None = PField(None, gt=0)
+    field: str = "temperature"
+    clim: tuple[float, float] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "ThermalSpec":
+        if self.model is None and self.problem is None:
+            raise ValueError("give 'model' (a saved thermal model) or 'problem' (rod|plate|box|cylinder or a mapping)")
+        if self.model is not None and self.train is not None:
+            raise ValueError("give either 'model' (load) or 'train' (train at load time), not both")
+        if self.clim is not None and not self.clim[1] > self.clim[0]:
+            raise ValueError(f"clim must be (low, high) with high > low, got {self.clim}")
+        return self
+
+    def resolved_problem(self) -> HeatProblem | None:
+        if self.problem is None:
+            return None
+        return preset_problem(self.problem) if isinstance(self.problem, str) else self.problem
+
+
+#: The ``thermal`` section of a scene spec: a list of :class:`ThermalSpec`.
+ThermalSection = list[ThermalSpec]
+_SECTION = TypeAdapter(ThermalSection)
+
+
+def apply_thermal_spec(
+    scene: Scene,
+    section: Sequence[ThermalSpec | dict[str, Any]],
+    base_dir: str | os.PathLike = ".",
+) -> dict[str, Field]:
+    """Apply a spec's ``thermal`` section to ``scene``; returns ``{asset path: field}``.
+
+    Each entry loads (or trains) a model and attaches its temperature field to the
+    named asset. Frames follow the scene timeline when the scene has one, else the
+    entry's ``frames`` over the problem's time span. Errors name the entry
+    (``thermal[i]``) and raise :class:`~twin3d.errors.SpecError`.
+    """
+    try:
+        items = _SECTION.validate_python(list(section))
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
+        raise SpecError(f"thermal{loc}: {first['msg']} ({exc.error_count()} error(s))") from None
+    base = Path(base_dir)
+    out: dict[str, Field] = {}
+    for i, item in enumerate(items):
+        where = f"thermal[{i}]"
+        try:
+            asset = scene.get(item.asset)
+        except KeyError as exc:
+            raise SpecError(f"{where}.asset: {exc.args[0]}") from None
+        try:
+            problem = item.resolved_problem()
+            if item.model is not None:
+                path = Path(item.model)
+                path = path if path.is_absolute() else base / path
+                if not path.is_file():
+                    raise SpecError(f"{where}.model: file not found: {path}")
+                model = ThermalPINN.load(path)
+                if problem is not None and model.problem_ != problem:
+                    raise SpecError(
+                        f"{where}: the model {path.name} was trained on problem {model.problem_.name!r}, which differs "
+                        f"from the spec's problem {problem.name!r}; drop 'problem' or retrain"
+                    )
+            else:
+                assert problem is not None
+                model = (item.train or ThermalTrainSpec()).estimator().fit(problem)
+            field = thermal_field(
+                asset, model, times=scene.times, frames=item.frames, part=item.part, axis=item.axis,
+                reverse=item.reverse, ambient=item.ambient, time_scale=item.time_scale, name=item.field,
+                clim=item.clim,
+            )
+        except SpecError:
+            raise
+        except Twin3DError as exc:
+            raise SpecError(f"{where} (asset {item.asset!r}): {exc}") from None
+        path_of = next(p for p, a in scene.walk() if a is asset)
+        out[path_of] = field
+    return out
+
