@@ -18,7 +18,6 @@ import pytest
 
 from twin3d.errors import InputError, ModelFileError, NotFittedError, TrainingError
 from twin3d.predictors.thermal import (
-    Box,
     ConstantInitial,
     Convection,
     Cylinder,

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -66,10 +67,9 @@ def plain_spec(factory_scene_path, tmp_path_factory):
     return plain_factory_spec(factory_scene_path, tmp_path_factory.mktemp("spec"))
 
 
-@pytest.fixture(scope="module")
-def scene(plain_spec):
+def _animated(spec: Path):
     """Factory line with animated risk, a motor's sensor series, a tank's volume and a thermal field."""
-    sc = build_scene(plain_spec)
+    sc = build_scene(spec)
     times = np.arange(T) * 60.0
     for k, a in enumerate(sc.assets()):
         values = np.linspace(0.05, 0.9, T) if a.name == "cnc_mill_03" else np.full(T, 0.01 * (k % 5))
@@ -101,12 +101,28 @@ def _red(img: np.ndarray) -> int:
     return int(((img[..., 0] > 110) & (img[..., 1] < 45) & (img[..., 2] < 45)).sum())
 
 
-def test_viewer_driven_through_the_interactor(display, scene, tmp_path):
+def test_viewer_driven_through_the_interactor(display, plain_spec, tmp_path):
+    """Runs :func:`drive_viewer` in a fresh interpreter: VTK keeps the OpenGL backend (X window or
+    off-screen EGL) it chose first in a process, and other tests here render off-screen."""
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import test_viewer; "
+            f"test_viewer.drive_viewer({str(plain_spec)!r}, {str(tmp_path)!r})")
+    env = {**os.environ, "DISPLAY": display, "TWIN3D_NO_PROGRESS": "1"}
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, f"viewer session failed:\n{res.stdout[-2000:]}\n{res.stderr[-4000:]}"
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["window_class"] == "vtkXOpenGLRenderWindow"
+    assert state["color_mode"] == "material" and state["groups"]["utilities"]["opacity"] == pytest.approx(0.7)
+    assert Path(state["last_screenshot"]).is_file()
+
+
+def drive_viewer(spec: str, out: str) -> None:
+    """The viewer session: a real window, driven only through VTK interactor and widget events."""
     import imageio.v3 as iio
 
     from twin3d.render.viewer import Viewer
 
-    viewer = Viewer(scene, size=(W, H), screenshot_dir=tmp_path / "shots")
+    tmp_path = Path(out)
+    viewer = Viewer(_animated(Path(spec)), size=(W, H), screenshot_dir=tmp_path / "shots")
     try:
         viewer.open()
         assert viewer.plotter.ren_win.GetClassName() == "vtkXOpenGLRenderWindow"  # a real X window
@@ -201,12 +217,14 @@ def test_viewer_driven_through_the_interactor(display, scene, tmp_path):
         assert shot and shot.startswith(str(tmp_path / "shots"))
         assert iio.imread(shot).shape == (H, W, 3)
         _key(viewer, "h")  # help overlay on
-        json.dumps(viewer.state)  # the state is plain JSON
+        state = dict(viewer.state, window_class=viewer.plotter.ren_win.GetClassName())
+        assert viewer.on_screen
+        (tmp_path / "state.json").write_text(json.dumps(state))  # the state is plain JSON
     finally:
         viewer.close()
 
 
-def test_cli_view_screenshot_and_no_display_error(display, tmp_path, plain_spec, monkeypatch):
+def test_cli_view_screenshot(display, tmp_path, plain_spec):
     import imageio.v3 as iio
     from typer.testing import CliRunner
 
@@ -218,7 +236,13 @@ def test_cli_view_screenshot_and_no_display_error(display, tmp_path, plain_spec,
     img = iio.imread(out)
     assert img.shape == (320, 480, 3) and img.std() > 20
 
-    monkeypatch.delenv("DISPLAY")
+
+def test_cli_view_without_display_is_one_clear_error(plain_spec, monkeypatch):
+    from typer.testing import CliRunner
+
+    from twin3d.cli import app
+
+    monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     res = CliRunner().invoke(app, ["view", str(plain_spec)])
     assert res.exit_code == 2

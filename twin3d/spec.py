@@ -13,6 +13,7 @@ from typing import Any, Literal, Optional, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field as PField, ValidationError, field_validator, model_validator
 
+from .anatomy import AnatomySpec, apply_anatomy_spec
 from .errors import InputError, SpecError, Twin3DError
 from .predictors.risk import RiskSpec, apply_risk_spec
 from .scene import UNITS, Asset, Material, Scene, Transform, valid_name
@@ -151,9 +152,10 @@ class SceneSpec(_Strict):
     up_axis: Literal["Y", "Z"] = "Z"
     fps: float = PField(10.0, gt=0, le=1000)
     color_by: Optional[str] = None
-    floor: bool = True
-    assets: list[AssetSpec] = PField(min_length=1)
+    floor: Optional[bool] = PField(None, description="draw a floor in renders (default: for scenes in metres)")
+    assets: list[AssetSpec] = PField(default_factory=list)
     risk: Optional[RiskSpec] = None
+    anatomy: Optional[AnatomySpec] = None
 
     @field_validator("units")
     @classmethod
@@ -164,6 +166,8 @@ class SceneSpec(_Strict):
 
     @model_validator(mode="after")
     def _unique(self):
+        if not self.assets and self.anatomy is None:
+            raise ValueError("a scene needs 'assets' (equipment or mesh files) or an 'anatomy' section")
         seen: dict[str, int] = {}
         for i, a in enumerate(self.assets):
             key = f"{a.group or ''}/{a.name}"
@@ -324,7 +328,8 @@ def build_scene(spec: SceneSpec | str | Path, *, base_dir: str | Path | None = N
     base = Path(base_dir) if base_dir is not None else Path(getattr(spec, "_base_dir", "."))
     source = getattr(spec, "_source", "<spec>")
     scene = Scene(name=spec.name, units=spec.units, up_axis=spec.up_axis, fps=spec.fps)
-    scene.metadata["floor"] = spec.floor
+    if spec.floor is not None:
+        scene.metadata["floor"] = spec.floor
     if spec.description:
         scene.metadata["description"] = spec.description
     if spec.color_by is not None:
@@ -365,3 +370,8 @@ def _apply_predictors(scene: Scene, spec: SceneSpec, sensor_sources, base: Path,
             apply_risk_spec(scene, spec.risk, base_dir=base)
         except Twin3DError as exc:
             raise SpecError(f"{source}: risk: {exc}") from None
+    if spec.anatomy is not None:
+        try:
+            apply_anatomy_spec(spec.anatomy, scene, base_dir=base)
+        except (Twin3DError, FileNotFoundError) as exc:
+            raise SpecError(f"{source}: anatomy: {exc}") from None

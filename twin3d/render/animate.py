@@ -130,7 +130,8 @@ def _atomic_folder(out: Path):
 def render_animation(scene: Scene, out: str | Path, *, frames: int | None = None, all_frames: bool = False,
                      turntable: bool = False, fps: float | None = None, camera: str = "iso",
                      size: Sequence[int] | str = (1280, 720), color_by: str | None = None, label_top: int = 0,
-                     title: bool = True, progress: bool | None = None, instancing: str = "auto") -> Path:
+                     title: bool = True, progress: bool | None = None, instancing: str = "auto",
+                     anti_aliasing: str = "msaa") -> Path:
     """Render ``scene`` over time to a video (.mp4/.gif) or a folder of numbered PNGs.
 
     Parameters
@@ -160,6 +161,8 @@ def render_animation(scene: Scene, out: str | Path, *, frames: int | None = None
         Show a progress bar (default: only on an interactive terminal).
     instancing
         ``auto``/``always``/``never``: see :class:`~twin3d.render.instanced.InstancedGeometry`.
+    anti_aliasing
+        ``msaa`` (default), ``fxaa`` or ``none`` (fastest).
 
     Returns
     -------
@@ -182,7 +185,7 @@ def render_animation(scene: Scene, out: str | Path, *, frames: int | None = None
     n = len(indices)
 
     renderer = InstancedRenderer(scene, size=(w, h), camera=camera, color_by=color_by, label_top=label_top,
-                                 instancing=instancing)
+                                 instancing=instancing, anti_aliasing=anti_aliasing)
     try:
         def images():
             with progress_bar(f"rendering {out.name}", total=n, enabled=progress) as advance:

@@ -531,13 +531,17 @@ class InstancedRenderer:
         See :class:`InstancedGeometry`.
     lod
         Use decimated prototypes for instances that are small on screen.
+    anti_aliasing
+        ``"msaa"`` (4 samples, best edges), ``"fxaa"`` (a cheaper post-process) or
+        ``"none"`` (fastest: about 3x faster frames with software OpenGL).
     background
         Background color.
     """
 
     def __init__(self, scene: Scene, *, size=(1280, 720), camera: str = "iso", color_by: str | None = None,
                  floor: bool | None = None, label_top: int = 0, off_screen: bool = True, instancing: str = "auto",
-                 min_instances: int = MIN_INSTANCES, lod: bool = True, background: str = "white") -> None:
+                 min_instances: int = MIN_INSTANCES, lod: bool = True, anti_aliasing: str = "msaa",
+                 background: str = "white") -> None:
         import pyvista as pv
 
         _use_all_cores()
@@ -557,7 +561,12 @@ class InstancedRenderer:
         self.camera = camera
         self.group_visible = {g: True for g in self.geometry.group_names}
         self.group_opacity = {g: 1.0 for g in self.geometry.group_names}
+        if anti_aliasing not in ("msaa", "fxaa", "none"):
+            raise InputError(f"anti_aliasing must be 'msaa', 'fxaa' or 'none', got {anti_aliasing!r}")
         self.plotter = pv.Plotter(off_screen=off_screen, window_size=list(self.size))
+        self.plotter.ren_win.SetMultiSamples(4 if anti_aliasing == "msaa" else 0)
+        if anti_aliasing == "fxaa":
+            self.plotter.renderer.SetUseFXAA(True)
         self.plotter.set_background(background)
         self._lod_key = None
         self._legend_title: str | None = None

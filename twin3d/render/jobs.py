@@ -140,6 +140,7 @@ class RenderJob(_Strict):
     label_top: int = PField(0, ge=0, le=1000)
     title: bool = False
     instancing: Literal["auto", "always", "never"] = "auto"
+    anti_aliasing: Literal["msaa", "fxaa", "none"] = "msaa"
     workers: Optional[int] = PField(None, ge=1, le=1024)
 
     @field_validator("cameras")
@@ -328,7 +329,7 @@ def render_item(task: dict) -> dict:
 
     ``task`` keys: ``scene_path``, ``scene_sha256``, ``camera``, ``frame``,
     ``size`` (w, h), ``color_by``, ``label_top``, ``title``, ``instancing``,
-    ``scene_name``.
+    ``anti_aliasing``, ``scene_name``.
     """
     import imageio.v3 as iio
 
@@ -339,7 +340,7 @@ def render_item(task: dict) -> dict:
     try:
         scene, digest = _load(task["scene_path"], task["scene_sha256"])
         key = (task["scene_path"], digest, tuple(task["size"]), task["color_by"], task["label_top"],
-               task["instancing"], threading.get_ident())
+               task["instancing"], task["anti_aliasing"], threading.get_ident())
         with _LOCK:
             r = _RENDERERS.get(key)
             if r is None:
@@ -347,7 +348,7 @@ def render_item(task: dict) -> dict:
                     _RENDERERS.pop(next(iter(_RENDERERS))).close()
                 r = InstancedRenderer(scene, size=tuple(task["size"]), camera=task["camera"],
                                       color_by=task["color_by"], label_top=task["label_top"],
-                                      instancing=task["instancing"])
+                                      instancing=task["instancing"], anti_aliasing=task["anti_aliasing"])
                 _RENDERERS[key] = r
         r.set_camera(task["camera"])
         r.set_frame(task["frame"])
@@ -531,7 +532,8 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-_INPUT_KEYS = ("scene", "scene_sha256", "camera", "frame", "size", "color_by", "label_top", "title", "instancing")
+_INPUT_KEYS = ("scene", "scene_sha256", "camera", "frame", "size", "color_by", "label_top", "title", "instancing",
+               "anti_aliasing")
 
 
 def run_render_job(job_path: str | os.PathLike, *, executor: str = "local", workers: int | None = None,
@@ -668,7 +670,8 @@ def run_render_job(job_path: str | os.PathLike, *, executor: str = "local", work
                             "scene_sha256": info.get("sha256"), "camera": cam, "frame": f,
                             "time_s": None if (times is None or f is None or not 0 <= f < len(times)) else times[f],
                             "size": list(size), "color_by": s["color_by"], "label_top": job.label_top,
-                            "title": job.title, "instancing": job.instancing, "status": "pending",
+                            "title": job.title, "instancing": job.instancing, "anti_aliasing": job.anti_aliasing,
+                            "status": "pending",
                             "render_s": None, "worker": None, "png_sha256": None, "error": None}
                     if "error" in info:
                         item.update(status="failed", error=info["error"])
@@ -705,7 +708,8 @@ def run_render_job(job_path: str | os.PathLike, *, executor: str = "local", work
                 tasks.append((it, {"scene_path": it["scene_path"], "scene_sha256": it["scene_sha256"],
                                    "camera": it["camera"], "frame": it["frame"], "size": it["size"],
                                    "color_by": it["color_by"], "label_top": it["label_top"], "title": it["title"],
-                                   "instancing": it["instancing"], "scene_name": it["scene"]}))
+                                   "instancing": it["instancing"], "anti_aliasing": it["anti_aliasing"],
+                                   "scene_name": it["scene"]}))
             if tasks:
                 _execute(get_ex(), render_item, tasks, item_done)
     finally:

@@ -140,7 +140,13 @@ class SceneRenderer:
         lo, hi = self.scene.bounds()
         c = (lo + hi) / 2
         radius = max(float(np.linalg.norm(hi - lo)) / 2, 1e-6)
-        if self.scene.up_axis == "Z":
+        patient = self.scene.metadata.get("coordinate_system")
+        if patient in ("RAS", "LPS"):
+            # anatomical views: front = anterior, side = patient's left, top = superior (anterior up)
+            a = 1.0 if patient == "RAS" else -1.0
+            dirs = {"iso": (-0.7 * a, 1.3 * a, 0.6), "front": (0, a, 0.05), "side": (-a, 0, 0.05), "top": (0, 0, 1)}
+            up = (0, a, 0) if camera == "top" else (0, 0, 1)
+        elif self.scene.up_axis == "Z":
             dirs = {"iso": (1.0, -1.3, 0.9), "front": (0, -1, 0.12), "side": (1, 0, 0.12), "top": (0, 0, 1)}
             up = (0, 1, 0) if camera == "top" else (0, 0, 1)
         else:

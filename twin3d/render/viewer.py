@@ -483,8 +483,20 @@ class Viewer:
             self.plotter.render()
         return self
 
+    @property
+    def on_screen(self) -> bool:
+        """Whether VTK gave this viewer a real window (not an off-screen EGL/OSMesa surface)."""
+        name = self.plotter.ren_win.GetClassName()
+        return not any(k in name for k in ("EGL", "OSOpenGL", "OSMesa"))
+
     def run(self) -> None:
         """Open the window and run the event loop until it is closed (``q`` or the close button)."""
+        if not self.on_screen:
+            name = self.plotter.ren_win.GetClassName()
+            self.close()
+            raise Twin3DError(f"VTK gave the viewer an off-screen surface ({name}), not a window: this process already "
+                              "rendered off-screen before a display was available, and VTK keeps that choice; open "
+                              "the viewer in a new process (e.g. 'twin3d view SCENE')")
         self.open()
         try:
             self.plotter.iren.start()

@@ -103,7 +103,7 @@ class Transform:
         else:
             self.g_amp = (ic.temperature - sc.u_ref) / sc.dU  # 0 by construction
 
-    def g_jet(self, unit: np.ndarray, second: bool = True):
+    def g_jet(self, unit: np.ndarray):
         """g and its derivatives: value (N,), grad (d, N), diag hessian (d, N)."""
         n, d = unit.shape
         val = np.full(n, float(self.g_amp))
@@ -268,7 +268,7 @@ def build_constants(
         rows_x.append(sc.net_inputs(ui, ti))
         rows_n.append(np.zeros((K, len(ui))))
         rows_beta.append(np.ones(len(ui)))
-        rows_target.append(_initial_v(problem, tr, ui))
+        rows_target.append(_initial_v(problem, ui))
         _append_transform(tr, hard, ui, ti, rows_D, rows_D1, rows_g, rows_g1)
     if rows_x:
         # r = sum_k n_k v_k + beta v - target = cb0 + cbN * N + sum_k Pb_k N_k
@@ -285,9 +285,9 @@ def build_constants(
     return C
 
 
-def _initial_v(problem: HeatProblem, tr: Transform, unit: np.ndarray) -> np.ndarray:
-    hard_tr = Transform(problem, hard=True)
-    return hard_tr.g_jet(unit)[0]
+def _initial_v(problem: HeatProblem, unit: np.ndarray) -> np.ndarray:
+    """Scaled initial condition at unit points (the soft-constraint target)."""
+    return Transform(problem, hard=True).g_jet(unit)[0]
 
 
 def _append_transform(tr: Transform, hard: bool, unit, t_hat, rows_D, rows_D1, rows_g, rows_g1) -> None:

@@ -335,7 +335,7 @@ class ThermalPINN:
     def _predict_unit(self, unit: np.ndarray, t_hat: np.ndarray) -> np.ndarray:
         """(T, n) temperatures for unit coordinates and unit times (no checks)."""
         sc, tr = self.scaling_, self.transform_
-        g, _, _ = tr.g_jet(unit, second=False)
+        g, _, _ = tr.g_jet(unit)
         Dx, _, _ = tr.d_space_jet(unit)
         dt = np.float32 if self.dtype == "float32" else np.float64
         xi = (2.0 * (unit - sc.lo) / (sc.hi - sc.lo) - 1.0).astype(dt)
@@ -367,7 +367,7 @@ class ThermalPINN:
         unit = self.problem_.geometry.to_unit(p)
         sc, tr = self.scaling_, self.transform_
         t_hat = t / self.problem_.t_end
-        g, _, _ = tr.g_jet(unit, second=False)
+        g, _, _ = tr.g_jet(unit)
         Dx, _, _ = tr.d_space_jet(unit)
         x = sc.net_inputs(unit, t_hat).astype(np.float32 if self.dtype == "float32" else np.float64)
         backend = get_backend(self.backend_)

@@ -187,9 +187,9 @@ def thermal_field(
     model
         A fitted :class:`ThermalPINN` or the path of a saved one.
     times
-        Frame times [s] on the scene timeline. Default: the times of the ambient
-        sensor if the asset has one, else ``frames`` times spanning the problem's
-        ``[0, t_end]``.
+        Frame times [s] on the scene timeline. Default: the times the asset's
+        animated sensors/fields already use (the ambient sensor first), else
+        ``frames`` times spanning the problem's ``[0, t_end]``.
     frames
         Number of frames when no times are given.
     part
@@ -241,8 +241,9 @@ def thermal_field(
     sensor = asset.sensors.get(sensor_name) if sensor_name else None
 
     if times is None:
-        if sensor is not None and sensor.times is not None:
-            t = np.asarray(sensor.times, dtype=np.float64)
+        timeline = _asset_timeline(asset, sensor)
+        if timeline is not None:
+            t = timeline
         else:
             if int(frames) != frames or frames < 1:
                 raise InputError(f"frames must be a positive integer, got {frames!r}")
@@ -267,6 +268,15 @@ def thermal_field(
     if attach:
         asset.set_field(f)
     return f
+
+
+def _asset_timeline(asset: Asset, preferred: Field | None) -> np.ndarray | None:
+    """The frame times the asset's animated sensors/fields already use (the scene timeline)."""
+    candidates = ([preferred] if preferred is not None else []) + list(asset.sensors.values()) + list(asset.fields.values())
+    for f in candidates:
+        if f.times is not None:
+            return np.asarray(f.times, dtype=np.float64)
+    return None
 
 
 def _problem_times(t: np.ndarray, t_end: float, time_scale: float | None) -> np.ndarray:
@@ -364,6 +374,30 @@ ThermalSection = list[ThermalSpec]
 _SECTION = TypeAdapter(ThermalSection)
 
 
+def _spec_error_text(exc: ValidationError) -> str:
+    """``thermal[i].field: message`` lines; union-branch noise (the preset-name branch
+    when a mapping was given, class names in locations) is left out."""
+    errors = exc.errors(include_url=False)
+
+    def is_branch(p: Any) -> bool:
+        return isinstance(p, str) and (p.startswith(("literal[", "function-")) or p[:1].isupper())
+
+    def literal(e: dict) -> bool:
+        return any(isinstance(p, str) and p.startswith("literal[") for p in e["loc"])
+
+    wrong_type = ("model_type", "dict_type", "model_attributes_type")
+    others = [e for e in errors if not literal(e) and e["type"] not in wrong_type]
+    useful = others or [e for e in errors if literal(e)] or errors
+    parts = []
+    for e in useful:
+        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"] if not is_branch(p))
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        text = f"thermal{loc}: {msg}"
+        if text not in parts:
+            parts.append(text)
+    return "; ".join(parts)
+
+
 def apply_thermal_spec(
     scene: Scene,
     section: Sequence[ThermalSpec | dict[str, Any]],
@@ -379,9 +413,7 @@ def apply_thermal_spec(
     try:
         items = _SECTION.validate_python(list(section))
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
-        raise SpecError(f"thermal{loc}: {first['msg']} ({exc.error_count()} error(s))") from None
+        raise SpecError(_spec_error_text(exc)) from None
     base = Path(base_dir)
     out: dict[str, Field] = {}
     for i, item in enumerate(items):

@@ -1,0 +1,295 @@
+"""Thermal PINN: DeepXDE's heat example vs twin3d on the same problem, in one run.
+
+    DDE_BACKEND=pytorch .venv/bin/python benchmarks/pinn_vs_deepxde.py \
+        [--deepxde-budget 900] [--deepxde-width 20] [--repeat 5] [--plate-repeat 3] \
+        [--skip-deepxde] [--skip-plate] [--skip-eval] [--json out.json]
+
+Problem (DeepXDE ``examples/pinn_forward/heat.py``): u_t = 0.4 u_xx on x, t in
+[0, 1], u(x, 0) = sin(pi x), u(0, t) = u(1, t) = 0; exact solution
+exp(-0.4 pi^2 t) sin(pi x). Both models are scored on the example's own test grid
+(256 x-values x 201 t-values) with the relative L2 error ||u - u*|| / ||u*||.
+
+1. **DeepXDE** (pytorch backend) with the example's settings: ``TimePDE`` with 2540
+   domain / 80 boundary / 160 initial points, ``FNN([2] + [20] * 3 + [1], "tanh",
+   "Glorot normal")`` (``--deepxde-width 32`` for the 2-32-32-32-1 net named in the
+   issue), conditions as loss terms, Adam (lr 1e-3, 20000 steps) then L-BFGS.
+   The error is checked every ``--check-every`` steps (L-BFGS runs in chunks of that
+   many iterations so it can be checked; the optimiser state carries over). The run
+   stops when both thresholds are reached or after ``--deepxde-budget`` seconds.
+2. **twin3d** ``ThermalPINN`` (torch, float32, 2-32-32-32-1 tanh, hard constraints,
+   forward-mode derivatives, 100 Adam steps then L-BFGS), checked every 10 steps;
+   median over ``--repeat`` seeds.
+3. **Plate** (2D, preset ``plate``): twin3d's time to 1e-3, median over
+   ``--plate-repeat`` seeds.
+4. **Field evaluation**: the shipped motor-housing model on the electric-motor mesh
+   subdivided to >= 1M vertices, 10 frames, through ``thermal_field`` (mapping +
+   batched inference), vs one plain full-batch torch forward pass of the same network.
+
+Times are wall-clock seconds of training only (error checks excluded), one torch
+thread for both libraries, measured in the same process. They depend on machine load:
+the script prints the load average before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("DDE_BACKEND", "pytorch")
+os.environ.setdefault("TWIN3D_NO_PROGRESS", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+THRESHOLDS = (1e-2, 1e-3)
+ALPHA = 0.4
+
+
+def test_grid() -> tuple[np.ndarray, np.ndarray]:
+    """DeepXDE heat example's test data: 256 x 201 grid and the exact solution."""
+    x = np.linspace(0.0, 1.0, 256)
+    t = np.linspace(0.0, 1.0, 201)
+    xx, tt = np.meshgrid(x, t)
+    X = np.vstack((xx.ravel(), tt.ravel())).T
+    y = np.exp(-(np.pi**2) * ALPHA * X[:, 1]) * np.sin(np.pi * X[:, 0])
+    return X, y
+
+
+def rel_l2(pred: np.ndarray, exact: np.ndarray) -> float:
+    return float(np.linalg.norm(pred.ravel() - exact) / np.linalg.norm(exact))
+
+
+class Clock:
+    """Training wall time with the error checks taken out."""
+
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+        self.excluded = 0.0
+        self.hits: dict[float, float] = {}
+        self.trace: list[tuple[str, int, float, float]] = []
+
+    def now(self) -> float:
+        return time.perf_counter() - self.t0 - self.excluded
+
+    def record(self, phase: str, step: int, err_fn) -> float:
+        t_train = self.now()
+        c0 = time.perf_counter()
+        err = err_fn()
+        self.excluded += time.perf_counter() - c0
+        self.trace.append((phase, step, t_train, err))
+        for th in THRESHOLDS:
+            if err < th and th not in self.hits:
+                self.hits[th] = t_train
+        return err
+
+
+# --------------------------------------------------------------------------- DeepXDE
+def run_deepxde(width: int, budget: float, every: int, seed: int) -> dict:
+    import deepxde as dde
+
+    if dde.backend.backend_name != "pytorch":
+        raise SystemExit(f"DeepXDE backend is {dde.backend.backend_name!r}; run with DDE_BACKEND=pytorch")
+    dde.config.set_random_seed(seed)
+    X, y = test_grid()
+
+    def pde(x, u):
+        du_t = dde.grad.jacobian(u, x, i=0, j=1)
+        du_xx = dde.grad.hessian(u, x, i=0, j=0)
+        return du_t - ALPHA * du_xx
+
+    clock = Clock()
+    geom = dde.geometry.Interval(0, 1)
+    geomtime = dde.geometry.GeometryXTime(geom, dde.geometry.TimeDomain(0, 1))
+    bc = dde.icbc.DirichletBC(geomtime, lambda x: 0, lambda _, on_boundary: on_boundary)
+    ic = dde.icbc.IC(geomtime, lambda x: np.sin(np.pi * x[:, 0:1]), lambda _, on_initial: on_initial)
+    data = dde.data.TimePDE(geomtime, pde, [bc, ic], num_domain=2540, num_boundary=80, num_initial=160, num_test=2540)
+    net = dde.nn.FNN([2] + [width] * 3 + [1], "tanh", "Glorot normal")
+    model = dde.Model(data, net)
+
+    class Monitor(dde.callbacks.Callback):
+        def __init__(self, phase: str) -> None:
+            super().__init__()
+            self.phase = phase
+
+        def on_epoch_end(self) -> None:
+            step = self.model.train_state.step
+            if self.phase == "adam" and step % every:
+                return
+            clock.record(self.phase, step, lambda: rel_l2(self.model.predict(X), y))
+            if len(clock.hits) == len(THRESHOLDS) or clock.now() > budget:
+                self.model.stop_training = True
+
+    model.compile("adam", lr=1e-3)
+    model.train(iterations=20000, callbacks=[Monitor("adam")], display_every=10**9, verbose=0)
+    if len(clock.hits) < len(THRESHOLDS) and clock.now() < budget:
+        dde.optimizers.config.LBFGS_options["iter_per_step"] = every
+        dde.optimizers.config.LBFGS_options["fun_per_step"] = int(every * 1.25)
+        model.compile("L-BFGS")
+        model.train(callbacks=[Monitor("lbfgs")], display_every=10**9, verbose=0)
+    final = rel_l2(model.predict(X), y)
+    return {"hits": clock.hits, "time": clock.now(), "final_error": final, "trace": clock.trace,
+            "stopped_by_budget": clock.now() >= budget and len(clock.hits) < len(THRESHOLDS)}
+
+
+# --------------------------------------------------------------------------- twin3d
+def run_twin3d(problem_name: str, seed: int, every: int, lbfgs_steps: int = 1500) -> dict:
+    from twin3d.predictors.thermal import ThermalPINN, preset_problem, reference_solution
+
+    problem = preset_problem(problem_name)
+    if problem_name == "rod":
+        X, y = test_grid()
+        pts, times = np.unique(X[:, 0]), np.unique(X[:, 1])
+        exact = y.reshape(times.size, pts.size)
+        err_of = lambda m: rel_l2(m.predict(pts[:, None], times), exact.ravel())  # noqa: E731
+    else:
+        ref = reference_solution(problem)
+        err_of = lambda m: m.score(ref)  # noqa: E731
+    clock = Clock()
+
+    def cb(model, info):
+        clock.record(info["phase"], info["step"], lambda: err_of(model))
+        return len(clock.hits) == len(THRESHOLDS)
+
+    model = ThermalPINN(adam_steps=100, lbfgs_steps=lbfgs_steps, seed=seed, evaluate=False, progress=False)
+    model.fit(problem, callback=cb, callback_every=every)
+    return {"hits": clock.hits, "time": clock.now(), "final_error": err_of(model), "trace": clock.trace}
+
+
+# --------------------------------------------------------------------------- evaluation
+def run_eval(repeat: int) -> dict:
+    from twin3d.equipment import equipment_asset
+    from twin3d.predictors.thermal import ThermalPINN, pretrained_model_path, thermal_field
+
+    model = ThermalPINN.load(pretrained_model_path("motor_housing"))
+    asset = equipment_asset("motor", "electric_motor")
+    mesh = asset.mesh
+    level = 0
+    while mesh.n_points < 1_000_000:
+        level += 1
+        mesh = asset.mesh.subdivide(level, "linear")
+    asset.mesh = mesh
+    n = mesh.n_points
+    ours = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        f = thermal_field(asset, model, frames=10, part="housing")
+        ours.append((time.perf_counter() - t0) / 10)
+    assert f.values.shape == (10, n)
+    # reference: one full-batch forward pass of the same weights per frame (plain torch)
+    from twin3d.predictors.thermal import DomainMap
+
+    dom = model.problem_.geometry.clip(DomainMap.fit(model.problem_, np.asarray(mesh.points)[asset.part_point_mask("housing")])(
+        np.asarray(mesh.points)))
+    unit = model.problem_.geometry.to_unit(dom)
+    sc = model.scaling_
+    x = np.empty((n, 3), dtype=np.float32)
+    x[:, :2] = 2.0 * (unit - sc.lo) / (sc.hi - sc.lo) - 1.0
+    net = model.network_.net
+    plain = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            for th in np.linspace(0, 1, 10):
+                x[:, 2] = 2 * th - 1
+                net(torch.from_numpy(x))
+        plain.append((time.perf_counter() - t0) / 10)
+    return {"vertices": n, "subdivide_level": level, "ours_s_per_frame": statistics.median(ours),
+            "plain_s_per_frame": statistics.median(plain), "ours_all": ours, "plain_all": plain}
+
+
+# --------------------------------------------------------------------------- main
+def fmt(v: float | None) -> str:
+    return "not reached" if v is None else f"{v:.2f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--deepxde-budget", type=float, default=900.0, help="seconds of DeepXDE training at most")
+    ap.add_argument("--deepxde-width", type=int, default=20, help="hidden width of DeepXDE's FNN (example: 20)")
+    ap.add_argument("--check-every", type=int, default=100, help="DeepXDE: steps between error checks")
+    ap.add_argument("--repeat", type=int, default=5, help="twin3d rod runs (seeds 0..n-1); median reported")
+    ap.add_argument("--plate-repeat", type=int, default=3)
+    ap.add_argument("--eval-repeat", type=int, default=3)
+    ap.add_argument("--skip-deepxde", action="store_true")
+    ap.add_argument("--skip-plate", action="store_true")
+    ap.add_argument("--skip-eval", action="store_true")
+    ap.add_argument("--json", help="also write the raw results here")
+    args = ap.parse_args(argv)
+
+    torch.set_num_threads(1)
+    import twin3d.predictors.thermal._torch  # noqa: F401  (imports outside the timings)
+    import scipy.stats  # noqa: F401
+
+    load0 = os.getloadavg()
+    results: dict = {"load_before": load0, "cpu_count": os.cpu_count(), "torch": torch.__version__}
+    print(f"load average before: {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f} on {os.cpu_count()} cores", flush=True)
+
+    ours_runs = [run_twin3d("rod", seed, every=10) for seed in range(args.repeat)]
+    results["twin3d_rod"] = ours_runs
+    ours = {th: [r["hits"].get(th) for r in ours_runs] for th in THRESHOLDS}
+    med = {th: (statistics.median(v) if all(x is not None for x in v) else None) for th, v in ours.items()}
+    print("twin3d rod:", {th: [round(x, 2) if x else None for x in v] for th, v in ours.items()}, flush=True)
+
+    dx = None
+    if not args.skip_deepxde:
+        dx = run_deepxde(args.deepxde_width, args.deepxde_budget, args.check_every, seed=0)
+        results["deepxde_rod"] = dx
+        print("deepxde rod:", dx["hits"], f"final error {dx['final_error']:.2e} after {dx['time']:.0f} s", flush=True)
+
+    plate = None
+    if not args.skip_plate:
+        plate_runs = [run_twin3d("plate", seed, every=10) for seed in range(args.plate_repeat)]
+        results["twin3d_plate"] = plate_runs
+        hits = [r["hits"].get(1e-3) for r in plate_runs]
+        plate = statistics.median(hits) if all(h is not None for h in hits) else None
+        print("twin3d plate 1e-3:", hits, flush=True)
+
+    ev = None
+    if not args.skip_eval:
+        ev = run_eval(args.eval_repeat)
+        results["eval"] = ev
+
+    load1 = os.getloadavg()
+    results["load_after"] = load1
+    print()
+    print(f"Heat equation u_t = 0.4 u_xx (DeepXDE heat.py), wall seconds of training to relative L2 error "
+          f"(twin3d: median of {args.repeat} seeds; DeepXDE: FNN width {args.deepxde_width}, seed 0, "
+          f"budget {args.deepxde_budget:.0f} s)")
+    print(f"{'threshold':<12}{'DeepXDE':>14}{'twin3d':>12}{'ratio':>14}")
+    for th in THRESHOLDS:
+        d = None if dx is None else dx["hits"].get(th)
+        o = med[th]
+        if d is not None and o is not None:
+            ratio = f"{d / o:.1f}x"
+        elif d is None and o is not None and dx is not None:
+            ratio = f">{dx['time'] / o:.1f}x"
+        else:
+            ratio = "-"
+        dtxt = "skipped" if dx is None else (fmt(d) if d is not None else f">{dx['time']:.0f} (not reached)")
+        print(f"{th:<12.0e}{dtxt:>14}{fmt(o):>12}{ratio:>14}")
+    if dx is not None:
+        print(f"DeepXDE final error {dx['final_error']:.2e} after {dx['time']:.0f} s of training")
+    finals = ", ".join(f"{r['final_error']:.1e}" for r in ours_runs)
+    print(f"twin3d final errors: {finals}")
+    if plate is not None or not args.skip_plate:
+        print(f"2D plate (preset 'plate'): twin3d time to rel-L2 < 1e-3: {fmt(plate)} s "
+              f"(median of {args.plate_repeat}; target < 60 s)")
+    if ev is not None:
+        print(f"Field evaluation, motor mesh with {ev['vertices']:,} vertices x 10 frames (median of {args.eval_repeat}):")
+        print(f"{'':<40}{'s / frame':>12}")
+        print(f"{'plain torch forward (full batch)':<40}{ev['plain_s_per_frame']:>12.3f}")
+        print(f"{'twin3d thermal_field (map + chunks)':<40}{ev['ours_s_per_frame']:>12.3f}")
+        print(f"{'ratio plain / twin3d':<40}{ev['plain_s_per_frame'] / ev['ours_s_per_frame']:>11.1f}x")
+    print(f"load average after: {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=1, default=float)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
