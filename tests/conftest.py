@@ -10,6 +10,11 @@ import pytest
 
 os.environ.setdefault("TWIN3D_NO_PROGRESS", "1")
 
+# USD reads schema plugins once, when the first stage is created: register ours before any test does
+from twin3d.usd import register_schema  # noqa: E402
+
+register_schema()
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 

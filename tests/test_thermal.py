@@ -49,14 +49,14 @@ def _rel(a, b):
 # --------------------------------------------------------------------------- trained fixtures
 @pytest.fixture(scope="module")
 def rod_torch() -> ThermalPINN:
-    return ThermalPINN(adam_steps=100, lbfgs_steps=300, progress=False).fit(preset_problem("rod"))
+    return ThermalPINN(adam_steps=20, lbfgs_steps=250, progress=False).fit(preset_problem("rod"))
 
 
 @pytest.fixture(scope="module")
 def rod_tf() -> ThermalPINN:
     if not HAS_TF:
         pytest.skip("TensorFlow is not installed (optional extra: pip install 'twin3d[tf]')")
-    return ThermalPINN(backend="tensorflow", adam_steps=100, lbfgs_steps=300, progress=False).fit(preset_problem("rod"))
+    return ThermalPINN(backend="tensorflow", adam_steps=20, lbfgs_steps=250, progress=False).fit(preset_problem("rod"))
 
 
 # --------------------------------------------------------------------------- accuracy
@@ -75,7 +75,7 @@ def test_rod_torch_below_1e3_against_the_exact_solution(rod_torch):
 
 def test_plate_torch_below_1e3():
     p = preset_problem("plate")
-    m = ThermalPINN(adam_steps=100, lbfgs_steps=300, progress=False).fit(p)
+    m = ThermalPINN(adam_steps=20, lbfgs_steps=250, progress=False).fit(p)
     assert m.rel_l2_ < 1e-3
     rng = np.random.default_rng(2)
     xy, t = rng.uniform(0, 1, (3000, 2)), rng.uniform(0, 1, 3000)
@@ -85,7 +85,7 @@ def test_plate_torch_below_1e3():
 
 def test_box_torch_below_1e2():
     p = preset_problem("box")
-    m = ThermalPINN(adam_steps=100, lbfgs_steps=120, n_interior=2048, progress=False).fit(p)
+    m = ThermalPINN(adam_steps=20, lbfgs_steps=120, n_interior=2048, progress=False).fit(p)
     assert m.rel_l2_ < 1e-2
     rng = np.random.default_rng(3)
     xyz, t = rng.uniform(0, 1, (3000, 3)), rng.uniform(0, 1, 3000)
@@ -109,8 +109,9 @@ def test_rod_tensorflow_below_1e3_and_same_as_torch(rod_tf, rod_torch):
 
 def test_soft_constraints_also_train():
     """Conditions as loss terms (the classic PINN) work, just slower than hard constraints."""
-    m = ThermalPINN(constraints="soft", adam_steps=100, lbfgs_steps=300, progress=False).fit(preset_problem("rod"))
-    assert m.rel_l2_ < 5e-2
+    m = ThermalPINN(constraints="soft", adam_steps=100, lbfgs_steps=200, n_interior=512, progress=False)
+    m.fit(preset_problem("rod"))
+    assert m.rel_l2_ < 2e-2
     assert m.config()["constraints"] == "soft"
 
 
@@ -125,7 +126,7 @@ def test_convective_cylinder_with_source_against_finite_volumes():
         boundaries={"side": Convection(h=50.0, ambient=20.0), "bottom": Dirichlet(temperature=20.0)},
         source=Source(power_density=2e4),
     )
-    m = ThermalPINN(adam_steps=100, lbfgs_steps=250, progress=False).fit(p)
+    m = ThermalPINN(adam_steps=50, lbfgs_steps=250, progress=False).fit(p)
     assert m.reference_kind_ == "finite-volume"
     assert m.rel_l2_ < 2e-2
     # the fixed face holds exactly, and the hot spot is on the axis at the insulated end

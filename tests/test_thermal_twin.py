@@ -188,7 +188,7 @@ def test_apply_thermal_spec_trains_when_asked():
     scene = Scene()
     scene.add(Asset("bar", mesh=pv.Box(bounds=(0, 2, 0, 0.2, 0, 0.1), level=3).triangulate()))
     apply_thermal_spec(scene, [{"asset": "bar", "problem": "rod", "frames": 3,
-                                "train": {"adam_steps": 50, "lbfgs_steps": 60}}])
+                                "train": {"adam_steps": 20, "lbfgs_steps": 60}}])
     f = scene.get("bar").fields["temperature"]
     x = np.asarray(scene.get("bar").mesh.points)[:, 0]
     # the rod runs along x: ends held at 0, middle starts at sin(pi/2) = 1 and decays
@@ -255,7 +255,7 @@ def test_cli_train_and_eval(cli, tmp_path):
     runner = CliRunner()
     model = tmp_path / "rod.pt"
     res = runner.invoke(cli, ["thermal", "train", "--problem", "rod", "--out", str(model),
-                              "--adam-steps", "100", "--lbfgs-steps", "250"])
+                              "--adam-steps", "20", "--lbfgs-steps", "250"])
     assert res.exit_code == 0, res.output
     assert "relative L2 error" in res.stdout and "analytic" in res.stdout and "trained in" in res.stdout
     err = float(res.stdout.split("relative L2 error ")[1].split()[0])

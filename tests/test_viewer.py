@@ -225,14 +225,15 @@ def drive_viewer(spec: str, out: str) -> None:
 
 
 def test_cli_view_screenshot(display, tmp_path, plain_spec):
+    """``twin3d view --screenshot`` in its own process (so VTK opens an X window, not EGL)."""
     import imageio.v3 as iio
-    from typer.testing import CliRunner
-
-    from twin3d.cli import app
 
     out = tmp_path / "view.png"
-    res = CliRunner().invoke(app, ["view", str(plain_spec), "--size", "480x320", "--screenshot", str(out)])
-    assert res.exit_code == 0, res.output
+    env = {**os.environ, "DISPLAY": display, "TWIN3D_NO_PROGRESS": "1"}
+    res = subprocess.run([sys.executable, "-m", "twin3d.cli", "view", str(plain_spec), "--size", "480x320",
+                          "--screenshot", str(out)], env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"wrote {out}" in res.stdout
     img = iio.imread(out)
     assert img.shape == (320, 480, 3) and img.std() > 20
 

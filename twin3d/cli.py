@@ -17,6 +17,7 @@ from typing import Optional
 import typer
 
 from .errors import Twin3DError
+from .io import SCENE_EXTENSIONS, load_scene
 
 app = typer.Typer(
     name="twin3d",
@@ -26,8 +27,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-SCENE_EXTS = (".yaml", ".yml")
-USD_EXTS = (".usd", ".usda", ".usdc", ".usdz")
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -56,27 +55,6 @@ def handle_errors(func):
     return wrapper
 
 
-def load_scene(path: Path, *, evaluate: bool = True):
-    """A Scene from a spec (.yaml, predictors evaluated) or a USD file."""
-    from .errors import UnsupportedFormatError
-
-    ext = path.suffix.lower()
-    if not path.exists():
-        raise Twin3DError(f"{path}: no such file")
-    if ext in SCENE_EXTS:
-        from .spec import build_scene
-
-        return build_scene(path)
-    if ext in USD_EXTS:
-        from .usd import read_usd
-
-        return read_usd(path)
-    raise UnsupportedFormatError(
-        f"{path}: cannot load a scene from {ext or 'a file without extension'!r}; "
-        f"use a scene spec ({', '.join(SCENE_EXTS)}) or a USD file ({', '.join(USD_EXTS)})"
-    )
-
-
 @app.command()
 @handle_errors
 def build(
@@ -89,8 +67,8 @@ def build(
 
     if out.suffix.lower() not in USD_EXTENSIONS:
         fail(f"{out}: output must be a USD file ({', '.join(USD_EXTENSIONS)})")
-    if spec.suffix.lower() not in SCENE_EXTS:
-        fail(f"{spec}: expected a scene spec ({', '.join(SCENE_EXTS)})")
+    if spec.suffix.lower() not in SCENE_EXTENSIONS:
+        fail(f"{spec}: expected a scene spec ({', '.join(SCENE_EXTENSIONS)})")
     t0 = time.perf_counter()
     scene = load_scene(spec)
     write_usd(scene, out, instancing=instancing)

@@ -109,9 +109,11 @@ def train(
     validation: Optional[List[str]] = typer.Option(
         None, "--validation", help="Held-out IMAGE:LABELS pair for the Dice report (repeatable)."
     ),
-    iterations: int = typer.Option(300, help="Training steps (each: --batch-size random crops)."),
+    iterations: Optional[int] = typer.Option(
+        None, help="Training steps, each on --batch-size random crops (default 1000; --phantom: 1200)."
+    ),
     batch_size: int = typer.Option(2, "--batch-size", help="Random crops per step."),
-    learning_rate: float = typer.Option(3e-3, "--learning-rate", help="Peak AdamW learning rate."),
+    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help="Peak AdamW learning rate (default 0.01)."),
     seed: int = typer.Option(0, help="Seed of weight init and random crops."),
     device: str = typer.Option("auto", help="auto (GPU if available, else CPU), cpu, cuda or cuda:N."),
     threads: Optional[int] = typer.Option(None, help="torch CPU threads (default: torch's choice)."),
@@ -122,6 +124,7 @@ def train(
 
     _model_paths(out)  # a bad output name fails before minutes of training
     params = dict(iterations=iterations, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+    params = {k: v for k, v in params.items() if v is not None}
     if threads is not None:
         if threads < 1:
             raise InputError(f"--threads must be >= 1, got {threads}")

@@ -16,7 +16,8 @@ __all__ = ["register"]
 def register(app: typer.Typer) -> None:
     """Add the ``view`` and ``render-job`` commands to ``app``."""
     # imported here: twin3d.cli imports this module while it is being initialised
-    from .cli import fail, handle_errors, load_scene
+    from .cli import fail, handle_errors
+    from .io import load_scene
 
     @app.command("view")
     @handle_errors

@@ -13,7 +13,17 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["COLORMAPS", "Legend", "map_values", "lookup_table_colors", "colormap_for", "label_colors"]
+__all__ = [
+    "COLORMAPS",
+    "Legend",
+    "map_values",
+    "lookup_table_colors",
+    "colormap_for",
+    "label_colors",
+    "default_color_by",
+    "field_legend",
+    "legend_for",
+]
 
 # name -> (positions in [0,1], RGB rows)
 COLORMAPS: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -129,3 +139,38 @@ def label_colors(n: int, seed: int = 7) -> np.ndarray:
     return np.array(
         [colorsys.hsv_to_rgb((k * golden + 0.11 * seed) % 1.0, 0.55, 0.9) for k in range(n)], dtype=float
     ).reshape(n, 3)
+
+
+def default_color_by(scene) -> str | None:
+    """The field that colors a scene by default: its ``color_by`` metadata, else
+    ``risk``, else ``temperature``, else None (part/material colors)."""
+    if "color_by" in scene.metadata:
+        return scene.metadata["color_by"] or None
+    names = scene.field_names()
+    for preferred in ("risk", "temperature"):
+        if preferred in names:
+            return preferred
+    return None
+
+
+def field_legend(fields: list, name: str) -> Legend | None:
+    """One legend (colormap, range, unit) for field ``name`` across many assets.
+
+    The range is the first field's ``clim``, else the field's default range
+    (risk: 0-1), else the min/max over all assets and frames, so every asset is
+    colored on the same scale in every backend.
+    """
+    fields = [f for f in fields if f is not None]
+    if not fields:
+        return None
+    f0 = fields[0]
+    default_clim = FIELD_DEFAULTS.get(name, {}).get("clim")
+    if f0.clim is not None:
+        clim = f0.clim
+    elif default_clim is not None:
+        clim = default_clim
+    else:
+        lo = min(f.value_range()[0] for f in fields)
+        hi = max(f.value_range()[1] for f in fields)
+        clim = (lo, hi if hi > lo else lo + 1.0)
+    return legend_for(name, f0.colormap, clim, f0.unit)

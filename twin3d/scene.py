@@ -272,17 +272,31 @@ class Asset:
     def is_group(self) -> bool:
         return self.mesh is None
 
+    def _index(self) -> dict[str, "Asset"]:
+        idx = self.__dict__.get("_child_index")
+        if idx is None or len(idx) != len(self.children) or any(
+            idx.get(c.name) is not c for c in self.children[-1:]
+        ):
+            idx = {c.name: c for c in self.children}
+            self.__dict__["_child_index"] = idx
+        return idx
+
     def add(self, child: "Asset") -> "Asset":
         """Add a child asset; names must be unique among siblings. Returns the child."""
-        names = self.__dict__.get("_child_names")
-        if names is None or len(names) != len(self.children):
-            names = {c.name for c in self.children}
-            self.__dict__["_child_names"] = names
-        if child.name in names:
+        idx = self._index()
+        if child.name in idx:
             raise InputError(f"asset {self.name!r} already has a child named {child.name!r}")
         self.children.append(child)
-        names.add(child.name)
+        idx[child.name] = child
         return child
+
+    def child(self, name: str) -> "Asset | None":
+        """The direct child called ``name`` (None if there is none)."""
+        found = self._index().get(name)
+        if found is None or found.name != name:  # renamed since indexed
+            self.__dict__.pop("_child_index", None)
+            found = self._index().get(name)
+        return found
 
     def walk(self, prefix: str = "") -> Iterator[tuple[str, "Asset"]]:
         """Depth-first ``(path, asset)`` pairs, path like ``line/motor_01``."""
@@ -438,11 +452,25 @@ class Scene:
         m = np.eye(4)
         node = self.root
         for name in path.split("/"):
-            node = next((c for c in node.children if c.name == name), None)
+            node = node.child(name)
             if node is None:
                 raise KeyError(f"no asset at path {path!r}")
-            m = m @ node.transform.matrix
+            if not node.transform.is_identity:
+                m = m @ node.transform.matrix
         return m
+
+    def walk_world(self) -> Iterator[tuple[str, Asset, np.ndarray, bool]]:
+        """``(path, asset, local-to-world matrix, visible)`` for every asset, in one pass."""
+
+        def rec(node: Asset, prefix: str, parent: np.ndarray, visible: bool):
+            for c in node.children:
+                path = f"{prefix}/{c.name}" if prefix else c.name
+                m = parent if c.transform.is_identity else parent @ c.transform.matrix
+                vis = visible and c.visible
+                yield path, c, m, vis
+                yield from rec(c, path, m, vis)
+
+        yield from rec(self.root, "", np.eye(4), True)
 
     # -- time
     @property
@@ -455,7 +483,7 @@ class Scene:
                     continue
                 if ref is None:
                     ref = f.times
-                elif f.times.shape != ref.shape or not np.allclose(f.times, ref):
+                elif f.times is not ref and (f.times.shape != ref.shape or not np.allclose(f.times, ref)):
                     raise InputError(
                         f"field {f.name!r} on {path!r} has {f.times.size} frames that do not match the "
                         f"scene timeline ({ref.size} frames); resample it onto the same times"
@@ -475,12 +503,12 @@ class Scene:
         """World-space axis-aligned bounding box ``(min, max)`` of all meshes."""
         lo = np.full(3, np.inf)
         hi = np.full(3, -np.inf)
-        for path, a in self.walk():
+        for path, a, m, _ in self.walk_world():
             if a.mesh is None or a.mesh.n_points == 0:
                 continue
             b = np.array(a.mesh.bounds).reshape(3, 2)
             corners = np.array([[x, y, z, 1.0] for x in b[0] for y in b[1] for z in b[2]])
-            w = (self.world_matrix(path) @ corners.T).T[:, :3]
+            w = (m @ corners.T).T[:, :3]
             lo = np.minimum(lo, w.min(0))
             hi = np.maximum(hi, w.max(0))
         if not np.all(np.isfinite(lo)):

@@ -20,7 +20,7 @@ import pyvista as pv
 
 from ..errors import InputError, UnsupportedFormatError
 
-__all__ = ["register_reader", "read_mesh", "supported_extensions", "READERS"]
+__all__ = ["register_reader", "read_mesh", "supported_extensions", "load_scene", "READERS"]
 
 READERS: dict[str, Callable[[Path], pv.PolyData]] = {}
 _ENTRY_POINTS_LOADED = False
@@ -135,3 +135,27 @@ def _read_usd_mesh(path: Path) -> pv.PolyData:
     if not pieces:
         raise InputError(f"{path}: the USD stage has no meshes")
     return pieces[0] if len(pieces) == 1 else pv.merge(pieces, merge_points=False)
+
+
+SCENE_EXTENSIONS = (".yaml", ".yml")
+USD_EXTENSIONS = (".usd", ".usda", ".usdc", ".usdz")
+
+
+def load_scene(path: str | Path):
+    """A :class:`~twin3d.scene.Scene` from a scene spec (YAML; its predictors are run) or a USD file."""
+    path = Path(path)
+    ext = path.suffix.lower()
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if ext in SCENE_EXTENSIONS:
+        from ..spec import build_scene
+
+        return build_scene(path)
+    if ext in USD_EXTENSIONS:
+        from ..usd import read_usd
+
+        return read_usd(path)
+    raise UnsupportedFormatError(
+        f"{path}: cannot load a scene from {ext or 'a file without extension'!r}; "
+        f"use a scene spec ({', '.join(SCENE_EXTENSIONS)}) or a USD file ({', '.join(USD_EXTENSIONS)})"
+    )

@@ -66,6 +66,7 @@ __all__ = [
     "default_phantom_model_path",
     "PHANTOM_TRAIN_SEEDS",
     "PHANTOM_VALIDATION_SEEDS",
+    "PHANTOM_MODEL_DEFAULTS",
     "SegmentationSpec",
     "PhantomSource",
     "apply_segmentation_spec",
@@ -79,6 +80,9 @@ FORMAT_VERSION = 1
 #: and validates on; unseen-phantom tests use seeds outside both ranges.
 PHANTOM_TRAIN_SEEDS = range(1000, 2000)
 PHANTOM_VALIDATION_SEEDS = range(2000, 3000)
+
+#: The recipe of the shipped phantom model (:func:`train_phantom_model` defaults).
+PHANTOM_MODEL_DEFAULTS: dict[str, Any] = {"n_train": 24, "n_validation": 3, "iterations": 1200, "learning_rate": 1e-2}
 
 
 # --------------------------------------------------------------------------- config
@@ -114,7 +118,7 @@ class PreprocessingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     orientation: Literal["RAS"] = "RAS"
-    spacing_mm: tuple[float, float, float] = (4.0, 4.0, 4.0)
+    spacing_mm: tuple[float, float, float] = (5.0, 5.0, 5.0)
     hu_window: tuple[float, float] = (-250.0, 450.0)
 
     @field_validator("spacing_mm")
@@ -137,7 +141,7 @@ class InferenceConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    roi_size: tuple[int, int, int] = (64, 64, 48)
+    roi_size: tuple[int, int, int] = (48, 48, 32)
     overlap: float = Field(default=0.25, ge=0.0, lt=1.0)
     sw_batch_size: int = Field(default=2, ge=1)
     mode: Literal["constant", "gaussian"] = "gaussian"
@@ -302,13 +306,13 @@ class SegmentationModel:
         num_res_units: int = 1,
         norm: str = "INSTANCE",
         dropout: float = 0.0,
-        spacing_mm: Sequence[float] = (4.0, 4.0, 4.0),
+        spacing_mm: Sequence[float] = (5.0, 5.0, 5.0),
         hu_window: Sequence[float] = (-250.0, 450.0),
-        roi_size: Sequence[int] = (64, 64, 48),
+        roi_size: Sequence[int] = (48, 48, 32),
         overlap: float = 0.25,
-        iterations: int = 300,
+        iterations: int = 1000,
         batch_size: int = 2,
-        learning_rate: float = 3e-3,
+        learning_rate: float = 1e-2,
         seed: int = 0,
     ) -> None:
         self.labels = labels
@@ -959,21 +963,27 @@ def default_phantom_model_path() -> Path:
 def train_phantom_model(
     out: str | os.PathLike | None = None,
     *,
-    n_train: int = 12,
-    n_validation: int = 3,
+    n_train: int | None = None,
+    n_validation: int | None = None,
     spacing_mm: float = 3.0,
     device: str = "auto",
     progress: bool | None = None,
+    command: str | None = None,
     **params: Any,
 ) -> SegmentationModel:
     """Train a UNet on synthetic phantoms (:func:`twin3d.phantom.make_phantom`).
 
     Training phantoms use seeds ``PHANTOM_TRAIN_SEEDS[:n_train]``, validation phantoms
     ``PHANTOM_VALIDATION_SEEDS[:n_validation]``; the per-label validation Dice ends up in
-    the model's ``validation_dice_`` and JSON. ``params`` go to :class:`SegmentationModel`.
-    If ``out`` is given the model is saved there (``NAME.pt`` + ``NAME.json``).
+    the model's ``validation_dice_`` and JSON. ``params`` go to :class:`SegmentationModel`
+    (defaults: :data:`PHANTOM_MODEL_DEFAULTS`). If ``out`` is given the model is saved
+    there (``NAME.pt`` + ``NAME.json``); ``command`` is recorded in its JSON.
     """
     from ..phantom import PHANTOM_LABELS, make_phantom
+
+    n_train = PHANTOM_MODEL_DEFAULTS["n_train"] if n_train is None else n_train
+    n_validation = PHANTOM_MODEL_DEFAULTS["n_validation"] if n_validation is None else n_validation
+    params = {"iterations": PHANTOM_MODEL_DEFAULTS["iterations"], "learning_rate": PHANTOM_MODEL_DEFAULTS["learning_rate"], **params}
 
     if not isinstance(n_train, int) or not 1 <= n_train <= len(PHANTOM_TRAIN_SEEDS):
         raise InputError(f"n_train must be an integer in 1..{len(PHANTOM_TRAIN_SEEDS)}, got {n_train!r}")
@@ -999,50 +1009,109 @@ def train_phantom_model(
         f"make_phantom(spacing_mm={spacing_mm}) seeds {PHANTOM_TRAIN_SEEDS.start}..{PHANTOM_TRAIN_SEEDS.start + n_train - 1} "
         f"(validation {PHANTOM_VALIDATION_SEEDS.start}..{PHANTOM_VALIDATION_SEEDS.start + n_validation - 1})"
     )
+    if command:
+        model.training_info_["command"] = command
     if out is not None:
         save_model(model, out)
     return model
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
-    """``python -m twin3d.predictors.segmentation train-phantom --out PATH`` (regenerates the shipped model)."""
+    """Module entry point (see the module docstring)::
+
+        python -m twin3d.predictors.segmentation train-phantom --out assets/models/phantom_unet.pt
+        python -m twin3d.predictors.segmentation evaluate --model assets/models/phantom_unet.pt --seeds 7 4242
+    """
     import argparse
+    import sys
 
     parser = argparse.ArgumentParser(prog="python -m twin3d.predictors.segmentation")
     sub = parser.add_subparsers(dest="command", required=True)
     tp = sub.add_parser("train-phantom", help="train the phantom UNet and save NAME.pt + NAME.json")
     tp.add_argument("--out", default="assets/models/phantom_unet.pt", help="NAME.pt, NAME.json or a folder")
-    tp.add_argument("--n-train", type=int, default=12)
-    tp.add_argument("--n-validation", type=int, default=3)
-    tp.add_argument("--iterations", type=int, default=SegmentationModel.__init__.__kwdefaults__["iterations"])
+    tp.add_argument("--n-train", type=int, default=PHANTOM_MODEL_DEFAULTS["n_train"])
+    tp.add_argument("--n-validation", type=int, default=PHANTOM_MODEL_DEFAULTS["n_validation"])
+    tp.add_argument("--iterations", type=int, default=PHANTOM_MODEL_DEFAULTS["iterations"])
+    tp.add_argument("--learning-rate", type=float, default=PHANTOM_MODEL_DEFAULTS["learning_rate"])
     tp.add_argument("--seed", type=int, default=0)
     tp.add_argument("--device", default="auto")
     tp.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    tp.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    ev = sub.add_parser("evaluate", help="Dice on unseen phantoms and inference times")
+    ev.add_argument("--model", default=None, help="NAME.pt (default: the shipped phantom model)")
+    ev.add_argument("--seeds", type=int, nargs="*", default=[7, 4242], help="phantom seeds to score")
+    ev.add_argument("--image", action="append", default=[], help="also time inference on this volume (repeatable)")
+    ev.add_argument("--repeat", type=int, default=3, help="timing repeats (median reported)")
+    ev.add_argument("--device", default="auto")
+    ev.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
-    out = Path(args.out)
-    if out.is_dir() or args.out.endswith(("/", os.sep)):
-        out = out / "phantom_unet.pt"
     if args.threads:
         _torch().set_num_threads(args.threads)
     try:
-        model = train_phantom_model(
-            out,
-            n_train=args.n_train,
-            n_validation=args.n_validation,
-            device=args.device,
-            iterations=args.iterations,
-            seed=args.seed,
-        )
+        if args.command == "train-phantom":
+            out = Path(args.out)
+            if out.is_dir() or args.out.endswith(("/", os.sep)):
+                out = out / "phantom_unet.pt"
+            model = train_phantom_model(
+                out,
+                n_train=args.n_train,
+                n_validation=args.n_validation,
+                device=args.device,
+                progress=args.progress,
+                iterations=args.iterations,
+                learning_rate=args.learning_rate,
+                seed=args.seed,
+                command="python -m twin3d.predictors.segmentation " + " ".join(sys.argv[1:] if argv is None else argv),
+            )
+            info = model.training_info_
+            print(f"saved {out.with_suffix('.pt')} + {out.with_suffix('.json')}")
+            print(
+                f"trained {info['iterations']} steps on {info['n_images']} phantoms in {info['seconds']} s "
+                f"on {info['device']} ({info['torch_threads']} threads)"
+            )
+            for name, value in model.validation_dice_.items():
+                print(f"  Dice {name:<14} {value:.3f}")
+            if model.validation_dice_:
+                print(f"  mean Dice      {info['validation_mean_dice']:.3f}")
+        else:
+            _evaluate(args)
     except Twin3DError as exc:
         parser.exit(2, f"error: {exc}\n")
-    info = model.training_info_
-    print(f"saved {out.with_suffix('.pt')} + {out.with_suffix('.json')}")
-    print(f"trained {info['iterations']} steps in {info['seconds']} s on {info['device']} ({info['torch_threads']} threads)")
-    for name, value in model.validation_dice_.items():
-        print(f"  Dice {name:<14} {value:.3f}")
-    if model.validation_dice_:
-        print(f"  mean Dice      {info['validation_mean_dice']:.3f}")
     return 0
+
+
+def _evaluate(args: Any) -> None:
+    from ..io.volumes import read_volume
+    from ..phantom import make_phantom
+
+    model = load_model(args.model or default_phantom_model_path())
+    torch = _torch()
+    print(f"model {args.model or default_phantom_model_path()}, torch threads {torch.get_num_threads()}, device {args.device}")
+    means = []
+    for seed in args.seeds:
+        image, truth, names = make_phantom(seed=seed)
+        times = []
+        for _ in range(max(1, args.repeat)):
+            start = time.perf_counter()
+            pred = model.predict(image, device=args.device)
+            times.append(time.perf_counter() - start)
+        scores = dice_scores(pred, truth, names)
+        mean = float(np.nanmean(list(scores.values())))
+        means.append(mean)
+        detail = " ".join(f"{k}={v:.3f}" for k, v in scores.items())
+        print(f"phantom seed {seed} {'x'.join(map(str, image.array.shape))}: mean Dice {mean:.3f} ({detail}); "
+              f"inference median {np.median(times):.2f} s")
+    if means:
+        print(f"mean Dice over {len(means)} unseen phantoms: {np.mean(means):.3f} (min {np.min(means):.3f})")
+    for path in args.image:
+        image = read_volume(path)
+        times = []
+        for _ in range(max(1, args.repeat)):
+            start = time.perf_counter()
+            model.predict(image, device=args.device)
+            times.append(time.perf_counter() - start)
+        print(f"{path} {'x'.join(map(str, image.array.shape))}: inference median {np.median(times):.2f} s "
+              f"(min {np.min(times):.2f}, max {np.max(times):.2f}, n={len(times)})")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,7 +26,7 @@ from .._util import atomic_path, progress_bar
 from ..errors import InputError, UnsupportedFormatError
 from ..scene import Scene
 
-__all__ = ["render_animation", "frame_indices", "VIDEO_EXTENSIONS", "FRAME_PATTERN"]
+__all__ = ["render_animation", "frame_indices", "format_time", "VIDEO_EXTENSIONS", "FRAME_PATTERN"]
 
 VIDEO_EXTENSIONS = (".mp4", ".gif")
 #: File names of the PNG frames written into a folder.
@@ -86,7 +86,8 @@ def _output_kind(out: Path) -> str:
                                  "(no extension) for numbered PNG frames")
 
 
-def _format_time(t: float) -> str:
+def format_time(t: float) -> str:
+    """Data time for titles: ``12.50 s``, ``2:05.0 min``, ``1:39:00.0 h``."""
     if t >= 3600:
         return f"{int(t // 3600)}:{int(t % 3600 // 60):02d}:{t % 60:04.1f} h"
     if t >= 60:
@@ -98,7 +99,7 @@ def _title(scene: Scene, index: int) -> str:
     times = scene.times
     if times is None:
         return scene.name
-    return f"{scene.name}   t = {_format_time(float(times[index]))}   (frame {index + 1}/{len(times)})"
+    return f"{scene.name}   t = {format_time(float(times[index]))}   (frame {index + 1}/{len(times)})"
 
 
 @contextlib.contextmanager

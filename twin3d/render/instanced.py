@@ -16,11 +16,10 @@ the number of *distinct* meshes, not on the number of machines:
   few pixels wide does not need 900 triangles). The choice is updated whenever
   the camera or window changes.
 
-:class:`InstancedRenderer` has the interface of
-:class:`~twin3d.render.offscreen.SceneRenderer` (``set_frame``, ``set_camera``,
-``title``, ``image``, ``close``) plus color modes (any field, ``labels``,
-``material``), per-group visibility and opacity, an orbiting camera and picking;
-animations, render jobs and the interactive viewer build on it.
+:class:`InstancedRenderer` is twin3d's one renderer (``set_frame``, ``set_camera``,
+``title``, ``image``, ``close``, color modes: any field, ``labels``, ``material``;
+per-group visibility and opacity, an orbiting camera and picking): PNG renders,
+animations, render jobs and the interactive viewer all build on it.
 """
 
 from __future__ import annotations
@@ -32,10 +31,9 @@ from typing import Iterator
 
 import numpy as np
 
-from ..colors import FIELD_DEFAULTS, Legend, label_colors, legend_for, lookup_table_colors, map_values
+from ..colors import Legend, default_color_by, field_legend, label_colors, lookup_table_colors, map_values
 from ..errors import InputError
 from ..scene import Asset, Scene
-from .geometry import default_color_by
 from .offscreen import CAMERAS, _use_all_cores, parse_size
 
 __all__ = ["InstancedRenderer", "InstancedGeometry", "camera_pose", "FIXED_COLOR_MODES", "LOD_PIXELS"]
@@ -61,20 +59,10 @@ class _Entry:
 
 
 def _walk_world(scene: Scene) -> Iterator[_Entry]:
-    """Visible mesh assets with their world matrices, depth first, in O(n)."""
-
-    def rec(node: Asset, prefix: str, parent: np.ndarray, group: str):
-        for child in node.children:
-            if not child.visible:
-                continue
-            path = f"{prefix}/{child.name}" if prefix else child.name
-            m = parent @ child.transform.matrix
-            g = group or child.name
-            if child.mesh is not None and child.mesh.n_points > 0:
-                yield _Entry(path, child, m, g)
-            yield from rec(child, path, m, g)
-
-    yield from rec(scene.root, "", scene.root.transform.matrix, "")
+    """Visible mesh assets with their world matrices and top-level group, depth first, in O(n)."""
+    for path, asset, m, visible in scene.walk_world():
+        if visible and asset.mesh is not None and asset.mesh.n_points > 0:
+            yield _Entry(path, asset, m, path.split("/", 1)[0])
 
 
 def _decompose(ms: np.ndarray, tol: float = 1e-6) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -269,8 +257,8 @@ class InstancedGeometry:
         # world bounding boxes from each mesh's local box corners
         self.lo = np.zeros((n, 3))
         self.hi = np.zeros((n, 3))
-        local_boxes: dict[int, np.ndarray] = {}
-        by_mesh: dict[int, list[int]] = {}
+        local_boxes: dict[object, np.ndarray] = {}
+        by_mesh: dict[object, list[int]] = {}
         for i, a in enumerate(self.assets):
             by_mesh.setdefault(self.mesh_keys[i], []).append(i)
             if self.mesh_keys[i] not in local_boxes:
@@ -291,7 +279,7 @@ class InstancedGeometry:
                                                            np.zeros(0, bool))
         has_vertex = np.array([any(f.association == "vertex" for f in a.fields.values()) for a in self.assets], bool)
         eligible = ok & ~has_vertex
-        users: dict[int, int] = {}
+        users: dict[object, int] = {}
         for i in np.flatnonzero(eligible):
             users[self.mesh_keys[i]] = users.get(self.mesh_keys[i], 0) + 1
         if instancing == "never":
@@ -302,7 +290,7 @@ class InstancedGeometry:
             inst = eligible & np.array([users.get(k, 0) >= min_instances for k in self.mesh_keys], bool)
         self.instanced_mask = inst
 
-        self.prototypes: dict[int, Prototype] = {}
+        self.prototypes: dict[object, Prototype] = {}
         self.instance_sets: list[InstanceSet] = []
         self.batches: list[MergedBatch] = []
         sets: dict[tuple, list[int]] = {}
@@ -350,7 +338,7 @@ class InstancedGeometry:
         import pyvista as pv
 
         # assets sharing a mesh are transformed together (vectorised)
-        by_mesh: dict[int, list[int]] = {}
+        by_mesh: dict[object, list[int]] = {}
         for i in idx:
             by_mesh.setdefault(self.mesh_keys[i], []).append(i)
         pts_l, nrm_l, faces_l, aop_l, src_l, rgb_l, order = [], [], [], [], [], [], []
@@ -420,20 +408,7 @@ class InstancedGeometry:
 
     def legend(self, color_by: str) -> Legend | None:
         """Legend of field ``color_by`` over all assets and frames (None if no asset has it)."""
-        fields = [a.fields[color_by] for a in self.assets if color_by in a.fields]
-        if not fields:
-            return None
-        f0 = fields[0]
-        default_clim = FIELD_DEFAULTS.get(color_by, {}).get("clim")
-        if f0.clim is not None:
-            clim = f0.clim
-        elif default_clim is not None:
-            clim = default_clim
-        else:
-            lo = min(f.value_range()[0] for f in fields)
-            hi = max(f.value_range()[1] for f in fields)
-            clim = (lo, hi if hi > lo else lo + 1.0)
-        return legend_for(color_by, f0.colormap, clim, f0.unit)
+        return field_legend([a.fields.get(color_by) for a in self.assets], color_by)
 
     def asset_values(self, color_by: str, frame: int) -> np.ndarray:
         """One value per asset at ``frame`` (mean over vertices for vertex fields; NaN if absent)."""
@@ -458,13 +433,14 @@ class InstancedGeometry:
 
 # --------------------------------------------------------------------------- camera
 def camera_pose(lo: np.ndarray, hi: np.ndarray, up_axis: str, camera: str, azimuth: float = 0.0,
-                aspect: float = 16 / 9) -> dict:
+                aspect: float = 16 / 9, patient: str | None = None) -> dict:
     """Camera ``position``, ``focal_point``, ``up``, ``view_angle`` for a preset.
 
-    The presets are those of :class:`~twin3d.render.offscreen.SceneRenderer`
-    (``iso``, ``front``, ``side``, ``top``); ``azimuth`` (degrees) turns the view
-    direction about the up axis (a turntable). ``aspect`` (width / height): windows
-    narrower than 16:9 move the camera back so the scene still fits horizontally.
+    Presets: ``iso``, ``front``, ``side``, ``top``; with ``patient`` = ``"RAS"``/``"LPS"``
+    the anatomical ones: front = anterior, side = patient's left, top = superior;
+    ``azimuth`` (degrees) turns the view direction about the up axis (a turntable).
+    ``aspect`` (width / height): windows narrower than 16:9 move the camera back so
+    the scene still fits horizontally.
     """
     if camera not in CAMERAS:
         raise InputError(f"unknown camera {camera!r}; valid: {', '.join(CAMERAS)}")
@@ -472,7 +448,12 @@ def camera_pose(lo: np.ndarray, hi: np.ndarray, up_axis: str, camera: str, azimu
     hi = np.asarray(hi, float)
     c = (lo + hi) / 2
     radius = max(float(np.linalg.norm(hi - lo)) / 2, 1e-6)
-    if up_axis == "Z":
+    if patient in ("RAS", "LPS"):
+        a = 1.0 if patient == "RAS" else -1.0
+        dirs = {"iso": (-0.7 * a, 1.3 * a, 0.6), "front": (0, a, 0.05), "side": (-a, 0, 0.05), "top": (0, 0, 1)}
+        up = (0, a, 0) if camera == "top" else (0, 0, 1)
+        axis = np.array([0.0, 0.0, 1.0])
+    elif up_axis == "Z":
         dirs = {"iso": (1.0, -1.3, 0.9), "front": (0, -1, 0.12), "side": (1, 0, 0.12), "top": (0, 0, 1)}
         up = (0, 1, 0) if camera == "top" else (0, 0, 1)
         axis = np.array([0.0, 0.0, 1.0])
@@ -547,13 +528,15 @@ class InstancedRenderer:
         _use_all_cores()
         if camera not in CAMERAS:
             raise InputError(f"unknown camera {camera!r}; valid: {', '.join(CAMERAS)}")
+        if anti_aliasing not in ("msaa", "fxaa", "none"):
+            raise InputError(f"anti_aliasing must be 'msaa', 'fxaa' or 'none', got {anti_aliasing!r}")
         self.scene = scene
         self.size = parse_size(size)
         self.geometry = InstancedGeometry(scene, instancing=instancing, min_instances=min_instances)
         if not self.geometry.assets:
             raise InputError(f"scene {scene.name!r} has no visible geometry to render")
-        self.n_frames = scene.n_frames
-        self.times = scene.times
+        self.times = scene.times  # validates the shared timeline once (it walks every field)
+        self.n_frames = 1 if self.times is None else int(self.times.size)
         self.lod = bool(lod)
         self.label_top = int(label_top)
         self.frame = 0
@@ -561,8 +544,6 @@ class InstancedRenderer:
         self.camera = camera
         self.group_visible = {g: True for g in self.geometry.group_names}
         self.group_opacity = {g: 1.0 for g in self.geometry.group_names}
-        if anti_aliasing not in ("msaa", "fxaa", "none"):
-            raise InputError(f"anti_aliasing must be 'msaa', 'fxaa' or 'none', got {anti_aliasing!r}")
         self.plotter = pv.Plotter(off_screen=off_screen, window_size=list(self.size))
         self.plotter.ren_win.SetMultiSamples(4 if anti_aliasing == "msaa" else 0)
         if anti_aliasing == "fxaa":
@@ -697,7 +678,8 @@ class InstancedRenderer:
         """Point the camera at the scene from a preset, turned by ``azimuth`` degrees."""
         lo, hi = self.geometry.bounds
         w, h = self.plotter.window_size
-        pose = camera_pose(lo, hi, self.scene.up_axis, camera, azimuth, aspect=w / max(h, 1))
+        pose = camera_pose(lo, hi, self.scene.up_axis, camera, azimuth, aspect=w / max(h, 1),
+                           patient=self.scene.metadata.get("coordinate_system"))
         cam = self.plotter.camera
         cam.focal_point = pose["focal_point"]
         cam.position = pose["position"]

@@ -44,7 +44,7 @@ import socket
 import string
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Literal, Optional, Union
 
@@ -293,7 +293,7 @@ def _sha256(path: Path) -> str:
 
 def _load(path: str, sha: str | None):
     """The scene at ``path`` (cached per process and file content)."""
-    from ..cli import load_scene
+    from ..io import load_scene
 
     p = Path(path)
     digest = _sha256(p)
@@ -333,6 +333,7 @@ def render_item(task: dict) -> dict:
     """
     import imageio.v3 as iio
 
+    from .animate import format_time
     from .instanced import InstancedRenderer
 
     t0 = time.perf_counter()
@@ -354,7 +355,7 @@ def render_item(task: dict) -> dict:
         r.set_frame(task["frame"])
         if task["title"]:
             t = r.frame_time()
-            r.title(f"{task['scene_name']}   {task['camera']}" + ("" if t is None else f"   t = {t:.6g} s"))
+            r.title(f"{task['scene_name']}   {task['camera']}" + ("" if t is None else f"   t = {format_time(t)}"))
         img = r.image()
         png = iio.imwrite("<bytes>", img, extension=".png")
         return {"status": "rendered", "png": png, "render_s": time.perf_counter() - t0, "worker": worker,

@@ -33,6 +33,7 @@ import numpy as np
 
 from .._util import atomic_path
 from ..errors import InputError, Twin3DError
+from .animate import format_time
 from ..scene import Scene
 
 __all__ = ["Viewer", "KEYS", "display_available"]
@@ -422,7 +423,7 @@ class Viewer:
         t = r.frame_time()
         title = self.scene.name
         if t is not None:
-            title += f"   t = {t:.6g} s   (frame {r.frame + 1}/{self.n_frames})"
+            title += f"   t = {format_time(t)}   (frame {r.frame + 1}/{self.n_frames})"
         r.title(title)
         g = self.active_group
         status = f"color: {r.color_by} [m]"

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .._util import atomic_path
-from ..colors import colormap_for, lookup_table_colors, map_values
+from ..colors import default_color_by, field_legend, lookup_table_colors, map_values
 from ..errors import InputError, UnsupportedFormatError
 from ..scene import Asset, Field, Material, Scene
 from .schema import ASSET_API, SENSOR_API, register_schema
@@ -146,22 +146,12 @@ def _color_field(asset: Asset, color_by: str | None) -> Field | None:
     return None
 
 
-def _default_color_by(scene: Scene) -> str | None:
-    if scene.metadata.get("color_by"):
-        return scene.metadata["color_by"]
-    names = scene.field_names()
-    for preferred in ("risk", "temperature"):
-        if preferred in names:
-            return preferred
-    return None
-
-
 # --------------------------------------------------------------------------- writer
 class _Writer:
     def __init__(self, scene: Scene, layer, color_by: str | None, instancing: str):
         self.a = _Author(layer)
         self.scene = scene
-        self.color_by = _default_color_by(scene) if color_by is None else (color_by or None)
+        self.color_by = default_color_by(scene) if color_by is None else (color_by or None)
         if instancing not in ("auto", "always", "never"):
             raise InputError(f"instancing must be 'auto', 'always' or 'never', got {instancing!r}")
         self.instancing = instancing
@@ -170,9 +160,14 @@ class _Writer:
         self.n_frames = scene.n_frames
         self.times = scene.times
         self._mesh_users: dict[int, int] = {}
+        fields_by_name: dict[str, list] = {}
         for _, asset in scene.walk():
             if asset.mesh is not None:
                 self._mesh_users[id(asset.mesh)] = self._mesh_users.get(id(asset.mesh), 0) + 1
+            for name, f in asset.fields.items():
+                fields_by_name.setdefault(name, []).append(f)
+        # one color scale per field for the whole scene (the same as the VTK color bar)
+        self.legends = {name: field_legend(fs, name) for name, fs in fields_by_name.items()}
 
     # -- materials
     def material(self, mat: Material) -> str:
@@ -249,8 +244,8 @@ class _Writer:
         """displayColor: from the color field if any, else per-part (uniform) or material color."""
         a, T, Vt = self.a, self.a.T, self.a.Vt
         if field is not None:
-            cmap = colormap_for(field.name, field.colormap)
-            clim = field.value_range()
+            legend = self.legends[field.name]
+            cmap, clim = legend.colormap, legend.clim
             if field.association == "asset":
                 spec = a.attr(prim, "primvars:displayColor", T.Color3fArray, interpolation="constant")
                 cols = map_values(np.atleast_1d(field.values), cmap, clim)

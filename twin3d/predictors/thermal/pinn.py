@@ -57,7 +57,9 @@ class ThermalPINN:
         convection faces; all conditions when ``constraints="soft"``). ``None``: by
         dimension (1024/128 in 1D, 2048/256 in 2D, 4096/384 in 3D).
     adam_steps, lr
-        Adam steps and learning rate before L-BFGS.
+        Adam steps and learning rate before L-BFGS. With the conditions built into
+        the output a short warm-up is enough: more Adam steps only delayed reaching
+        1e-3 on the rod and plate presets (measured, see docs/thermal.md).
     lbfgs_steps
         Maximum L-BFGS iterations (SciPy's L-BFGS-B, memory 50).
     bc_weight
@@ -85,9 +87,9 @@ class ThermalPINN:
         constraints: str = "hard",
         n_interior: int | None = None,
         n_boundary: int | None = None,
-        adam_steps: int = 500,
+        adam_steps: int = 20,
         lr: float = 1e-3,
-        lbfgs_steps: int = 3000,
+        lbfgs_steps: int = 2000,
         bc_weight: float = 1.0,
         dtype: str = "float32",
         threads: int | str | None = "auto",

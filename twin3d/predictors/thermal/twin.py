@@ -319,8 +319,8 @@ class ThermalTrainSpec(BaseModel):
 
     backend: Literal["torch", "tensorflow"] | None = None
     hidden: list[int] = PField(default_factory=lambda: [32, 32, 32], min_length=1)
-    adam_steps: int = PField(500, ge=0)
-    lbfgs_steps: int = PField(3000, ge=0)
+    adam_steps: int = PField(20, ge=0)
+    lbfgs_steps: int = PField(2000, ge=0)
     lr: float = PField(1e-3, gt=0)
     seed: int = 0
     dtype: Literal["float32", "float64"] = "float32"
