@@ -70,3 +70,19 @@ def test_size_parsing_and_format_errors(tmp_path, factory):
             parse_size(bad)
     with pytest.raises(UnsupportedFormatError):
         render_png(factory, tmp_path / "f.jpg")
+
+
+def test_translucent_assets_stay_visible():
+    """A translucent body around an opaque organ: both show (depth peeling without MSAA)."""
+    import pyvista as pv
+
+    from twin3d.scene import Asset, Material, Scene
+
+    s = Scene("t", units="mm", metadata={"coordinate_system": "RAS"})
+    s.add(Asset("body", mesh=pv.Sphere(radius=100.0), material=Material("body", (0.2, 0.2, 0.9), opacity=0.3)))
+    s.add(Asset("organ", mesh=pv.Sphere(radius=30.0), material=Material("organ", (0.9, 0.1, 0.1))))
+    img = render_image(s, size=(200, 200), camera="front").astype(int)
+    centre = img[90:110, 90:110].mean((0, 1))
+    rim = img[100, 20:40].mean(0)  # inside the body, outside the organ
+    assert centre[0] > centre[2] + 40, "the opaque organ shows through the body"
+    assert rim[2] > rim[0] + 20 and rim.mean() < 250, "the translucent body is visible"

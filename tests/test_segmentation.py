@@ -151,6 +151,10 @@ def test_training_bad_inputs(small_pairs):
         model.fit([img], [Volume(lab.array.astype(np.float32) + 0.5, lab.affine)], device="cpu")
     with pytest.raises(InputError, match="not in the label table"):
         model.fit([img], [Volume(np.where(lab.array == 2, 9, lab.array).astype(np.uint8), lab.affine)], device="cpu")
+    with pytest.raises(InputError, match="NaN"):
+        model.fit([img.with_array(np.where(lab.array == 2, np.nan, img.array))], [lab], device="cpu")
+    with pytest.raises(InputError, match="validation label map 0"):  # checked before training
+        model.fit([img], [lab], validation=[(img2, Volume(lab2.array.astype(np.float32) + 0.5, lab2.affine))])
     with pytest.raises(InputError, match="2 images but 1 label maps"):
         model.fit([img, img2], [lab], device="cpu")
     with pytest.raises(InputError, match="roi_size"):
@@ -208,6 +212,17 @@ def test_segment_rejects_bad_images(tiny_model):
 
 
 # --------------------------------------------------------------------------- dice
+def test_label_table_as_labels(small_pairs):
+    """A LabelTable (id -> LabelInfo) names the labels as well as a plain dict."""
+    from twin3d.anatomy import builtin_table
+
+    table = {i: builtin_table()[i] for i in PHANTOM_LABELS}
+    (img, lab), _ = small_pairs
+    model = SegmentationModel(table, **{**TINY, "iterations": 1}).fit([img], [lab], device="cpu")
+    assert model.labels_ == PHANTOM_LABELS
+    assert set(dice_scores(lab, lab, table).values()) == {1.0}
+
+
 def test_dice_scores_analytic():
     a = np.zeros((20, 20, 20), np.uint8)
     b = np.zeros_like(a)
@@ -235,6 +250,9 @@ def test_save_load_round_trip(tiny_model, small_pairs, tmp_path):
     state = torch.load(pt, weights_only=True)  # plain tensors only
     for k, v in tiny_model.network_.state_dict().items():
         torch.testing.assert_close(state[k], v)
+    first = pt.read_bytes()
+    save_model(tiny_model, tmp_path / "tiny.json")  # same weights -> same bytes, same SHA-256
+    assert pt.read_bytes() == first
     loaded = load_model(js)  # either file of the pair names the model
     image = small_pairs[1][0]
     np.testing.assert_array_equal(loaded.predict(image, device="cpu").array, tiny_model.predict(image, device="cpu").array)
@@ -281,6 +299,12 @@ def test_bad_model_files(tiny_model, tmp_path):
         load_model(pt)
     js.write_text(json.dumps({**meta, "preprocessing": {**meta["preprocessing"], "hu_window": [400, -100]}}))
     with pytest.raises(ModelFileError, match="hu_window"):
+        load_model(pt)
+    js.write_text(json.dumps({**meta, "network": {**meta["network"], "strides": [2, 2, 2, 2]}}))
+    with pytest.raises(ModelFileError, match="strides needs"):
+        load_model(pt)
+    js.write_text(json.dumps({**meta, "unexpected": 1}))
+    with pytest.raises(ModelFileError, match="unexpected"):
         load_model(pt)
 
     # truncated weights: SHA-256 no longer matches
@@ -425,3 +449,26 @@ def test_cli_train_on_files_and_phantoms(cli_app, nifti_pair, tmp_path):
     assert result.exit_code == 0, result.output
     assert load_model(tmp_path / "ph.json").labels_ == PHANTOM_LABELS
     assert time.perf_counter() - t0 < 120
+
+
+# --------------------------------------------------------------------------- scene spec
+def test_segmentation_spec_adds_named_organs(tmp_path):
+    from twin3d.predictors.segmentation import SegmentationSpec, apply_segmentation_spec
+    from twin3d.scene import Scene
+
+    scene = Scene(name="patient", units="mm", up_axis="Z")
+    spec = {"phantom": {"seed": UNSEEN_SEEDS[0], "spacing_mm": 4.0}, "labelmap_out": "seg.nii.gz"}
+    assert apply_segmentation_spec(spec, scene, base_dir=tmp_path) is scene
+    organs = {a.name: a for _, a in scene.root.walk() if getattr(a, "asset_type", None) == "organ"}
+    assert set(organs) == set(PHANTOM_LABELS.values())
+    assert all(a.semantic_label == name and a.n_points > 100 for name, a in organs.items())
+    info = scene.metadata["segmentation"]
+    assert np.mean(list(info["dice"].values())) >= 0.85
+    seg = read_labelmap(tmp_path / "seg.nii.gz")
+    assert set(np.unique(seg.array)) <= {0, *PHANTOM_LABELS}
+    with pytest.raises(InputError, match="exactly one of 'image'"):
+        apply_segmentation_spec({"image": "ct.nii.gz", "phantom": {"seed": 1}}, scene)
+    with pytest.raises(InputError, match="segmentation.bogus"):
+        apply_segmentation_spec({"phantom": {"seed": 1}, "bogus": 1}, scene)
+    with pytest.raises(ModelFileError, match="not found"):
+        apply_segmentation_spec(SegmentationSpec(phantom={"seed": 1}, model="missing.pt"), scene, base_dir=tmp_path)

@@ -353,9 +353,15 @@ def make_phantom(
             paint(content, hu["fluid"] + rng.normal(0, 6), 1)
 
     # ---- stomach (left upper quadrant), air-fluid level
-    st_c = (-0.4 * cav_x + rng.normal(0, 8), 0.5 * (vert_y + cav_ant) + 15 + rng.normal(0, 6), 55 + rng.normal(0, 8))
+    st_c = (
+        -0.4 * cav_x + rng.normal(0, 8),
+        0.5 * (vert_y + cav_ant) + 15 + rng.normal(0, 6),
+        55 + rng.normal(0, 8),
+    )
     st_field = _SmoothField(rng, (60, 160))
-    stomach = _ellipsoid(grid, st_c, np.array([45, 32, 45]) * scale * rng.uniform(0.8, 1.2), rng.uniform(-20, 20, 3), 0.08, st_field)
+    stomach = _ellipsoid(
+        grid, st_c, np.array([45, 32, 45]) * scale * rng.uniform(0.8, 1.2), rng.uniform(-20, 20, 3), 0.08, st_field
+    )
     st_in = cavity & (stomach < 1.0)
     paint(st_in, hu["bowel_wall"] + 10, 1)
     st_content = st_in & (stomach < 0.88)
@@ -375,7 +381,11 @@ def make_phantom(
     rl_c = (rng.uniform(0.4, 0.5) * cav_x, 0.5 * (lv_back + lv_front), rng.uniform(15, 30))
     rl_axes = np.array([0.55 * cav_x, 0.6 * (lv_front - lv_back), 66 * scale]) * lv_size
     right_lobe = _ellipsoid(grid, rl_c, rl_axes, rng.normal(0, 8, 3), 0.08, lv_field)
-    ll_c = (rl_c[0] - rng.uniform(0.5, 0.6) * cav_x, lv_front - rng.uniform(25, 35) * scale, rl_c[2] + rng.uniform(10, 30))
+    ll_c = (
+        rl_c[0] - rng.uniform(0.5, 0.6) * cav_x,
+        lv_front - rng.uniform(25, 35) * scale,
+        rl_c[2] + rng.uniform(10, 30),
+    )
     left_lobe = _ellipsoid(grid, ll_c, np.array([50, 26, 38]) * scale * lv_size, rng.normal(0, 10, 3), 0.1, lv_field)
     liver = ((right_lobe < 1.0) | (left_lobe < 1.0)) & cavity
     liver_tex = hu["liver"] + 4.0 * _SmoothField(rng, (15, 40))(gx, gy, gz)
@@ -395,7 +405,8 @@ def make_phantom(
     sp_size = rng.uniform(0.85, 1.15) * np.sqrt(scale)
     sp_c = (-rng.uniform(0.65, 0.75) * cav_x, vert_y + rng.uniform(5, 20), rng.uniform(30, 55))
     sp_field = _SmoothField(rng, (50, 140))
-    spleen_r = _ellipsoid(grid, sp_c, np.array([22, 50, 48]) * sp_size, (rng.normal(0, 8), rng.normal(0, 8), rng.normal(-40, 10)), 0.1, sp_field)
+    sp_rot = (rng.normal(0, 8), rng.normal(0, 8), rng.normal(-40, 10))
+    spleen_r = _ellipsoid(grid, sp_c, np.array([22, 50, 48]) * sp_size, sp_rot, 0.1, sp_field)
     paint((spleen_r < 1.0) & cavity, hu["spleen"], 3)
 
     # ---- kidneys: tilted ellipsoids with renal sinus fat at the medial hilum
@@ -452,7 +463,7 @@ def make_phantom(
     ribs = shell & (np.mod(rib_z, level_h) < 8 * scale) & (gz > -30 + 60 * np.clip(np.sin(angle), 0, 1)) & (labels < 2)
     paint(ribs, hu["cortical_bone"] * 0.7, 1)
 
-    # ---- partial-volume blur (Gaussian PSF, FWHM ~ 1-1.5 voxels of 3 mm) and noise
+    # ---- partial-volume blur (Gaussian point-spread function, sigma 1.0-1.8 mm) and noise
     psf_mm = rng.uniform(1.0, 1.8)
     image = ndimage.gaussian_filter(image, sigma=psf_mm / spacing, mode="nearest")
     image += rng.normal(0.0, noise, size=shape_t).astype(np.float32)

@@ -174,7 +174,8 @@ class Field:
         self.values = np.asarray(self.values, dtype=np.float32 if self.association == "vertex" else np.float64)
         static_ndim = 0 if self.association == "asset" else 1
         if self.times is not None:
-            self.times = np.asarray(self.times, dtype=np.float64).reshape(-1)
+            times = np.asarray(self.times, dtype=np.float64)  # no copy when already float64
+            self.times = times if times.ndim == 1 else times.reshape(-1)
             if self.values.ndim != static_ndim + 1 or self.values.shape[0] != self.times.shape[0]:
                 raise InputError(
                     f"field {self.name!r}: animated {self.association} values must have shape "
@@ -483,7 +484,9 @@ class Scene:
                     continue
                 if ref is None:
                     ref = f.times
-                elif f.times is not ref and (f.times.shape != ref.shape or not np.allclose(f.times, ref)):
+                elif f.times is not ref and not (
+                    f.times.shape == ref.shape and (np.array_equal(f.times, ref) or np.allclose(f.times, ref))
+                ):
                     raise InputError(
                         f"field {f.name!r} on {path!r} has {f.times.size} frames that do not match the "
                         f"scene timeline ({ref.size} frames); resample it onto the same times"

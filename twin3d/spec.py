@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field as PField, ValidationError, fi
 from .anatomy import AnatomySpec, apply_anatomy_spec
 from .errors import InputError, SpecError, Twin3DError
 from .predictors.risk import RiskSpec, apply_risk_spec
+from .predictors.segmentation import SegmentationSpec, apply_segmentation_spec
 from .scene import UNITS, Asset, Material, Scene, Transform, valid_name
 from .sensors import SensorSource, apply_sensor_source
 
@@ -143,6 +144,21 @@ class AssetSpec(_Strict):
         return self
 
 
+class AppearanceSpec(_Strict):
+    """Look of one asset after the scene is built (e.g. a translucent ``body`` organ)."""
+
+    opacity: Optional[float] = PField(None, ge=0, le=1)
+    color: Optional[Vec3] = None
+    visible: Optional[bool] = None
+
+    @field_validator("color")
+    @classmethod
+    def _color(cls, v):
+        if v is not None and not all(0 <= c <= 1 for c in v):
+            raise ValueError("color components must be in [0, 1]")
+        return v
+
+
 class SceneSpec(_Strict):
     """Top level of a scene spec file."""
 
@@ -156,6 +172,10 @@ class SceneSpec(_Strict):
     assets: list[AssetSpec] = PField(default_factory=list)
     risk: Optional[RiskSpec] = None
     anatomy: Optional[AnatomySpec] = None
+    segmentation: Optional[SegmentationSpec] = None
+    appearance: dict[str, AppearanceSpec] = PField(
+        default_factory=dict, description="asset name or path -> opacity/color/visible, applied last"
+    )
 
     @field_validator("units")
     @classmethod
@@ -166,8 +186,8 @@ class SceneSpec(_Strict):
 
     @model_validator(mode="after")
     def _unique(self):
-        if not self.assets and self.anatomy is None:
-            raise ValueError("a scene needs 'assets' (equipment or mesh files) or an 'anatomy' section")
+        if not self.assets and self.anatomy is None and self.segmentation is None:
+            raise ValueError("a scene needs 'assets' (equipment or mesh files), 'anatomy' or 'segmentation'")
         seen: dict[str, int] = {}
         for i, a in enumerate(self.assets):
             key = f"{a.group or ''}/{a.name}"
@@ -375,3 +395,21 @@ def _apply_predictors(scene: Scene, spec: SceneSpec, sensor_sources, base: Path,
             apply_anatomy_spec(spec.anatomy, scene, base_dir=base)
         except (Twin3DError, FileNotFoundError) as exc:
             raise SpecError(f"{source}: anatomy: {exc}") from None
+    if spec.segmentation is not None:
+        try:
+            apply_segmentation_spec(spec.segmentation, scene, base_dir=base)
+        except (Twin3DError, FileNotFoundError) as exc:
+            raise SpecError(f"{source}: segmentation: {exc}") from None
+    for name, look in spec.appearance.items():
+        try:
+            asset = scene.get(name)
+        except KeyError as exc:
+            raise SpecError(f"{source}: appearance.{name}: {exc.args[0]}") from None
+        m = asset.material
+        if look.opacity is not None or look.color is not None:
+            asset.material = Material(name=m.name, base_color=look.color or m.base_color, roughness=m.roughness,
+                                      metallic=m.metallic, opacity=m.opacity if look.opacity is None else look.opacity)
+        if look.color is not None:
+            asset.parts = [type(p)(p.name, tuple(look.color)) for p in asset.parts]
+        if look.visible is not None:
+            asset.visible = look.visible

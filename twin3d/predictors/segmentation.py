@@ -24,16 +24,18 @@ Typical use::
     model = load_model("assets/models/phantom_unet.pt")
     image, truth, names = make_phantom(seed=12345)
     labelmap = segment(image, model)            # Volume on the image's grid
-    print(dice_scores(labelmap, truth, model.labels))
+    print(dice_scores(labelmap, truth, model.labels_))
 
-Regenerate the shipped phantom model (about 10 minutes on 2 busy CPU cores)::
+Regenerate the shipped phantom model (about 5 minutes on 2 busy CPU cores; see
+``docs/segmentation.md`` for the measured numbers)::
 
-    python -m twin3d.predictors.segmentation train-phantom --out assets/models/phantom_unet.pt
+    python -m twin3d.predictors.segmentation train-phantom --out assets/models/phantom_unet.pt --threads 1
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
@@ -42,7 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .._util import atomic_path, progress_bar
 from ..errors import InputError, ModelFileError, NotFittedError, TrainingError, Twin3DError
@@ -73,8 +75,8 @@ __all__ = [
 ]
 
 FORMAT = "twin3d-segmentation"
-_RAS_LABELS = (("L", "R"), ("P", "A"), ("I", "S"))  # world axes of the affine: RAS+
 FORMAT_VERSION = 1
+_RAS_LABELS = (("L", "R"), ("P", "A"), ("I", "S"))  # world axes of the affine: RAS+
 
 #: Seeds of the phantoms :func:`train_phantom_model` trains on (``range(start, start + n)``)
 #: and validates on; unseen-phantom tests use seeds outside both ranges.
@@ -105,11 +107,13 @@ class NetworkConfig(BaseModel):
             raise ValueError("all entries must be >= 1")
         return value
 
-    def model_post_init(self, _context: Any) -> None:  # noqa: D401 - pydantic hook
+    @model_validator(mode="after")
+    def _strides_match_channels(self) -> "NetworkConfig":
         if len(self.strides) != len(self.channels) - 1:
             raise ValueError(
                 f"strides needs len(channels) - 1 = {len(self.channels) - 1} entries, got {len(self.strides)}"
             )
+        return self
 
 
 class PreprocessingConfig(BaseModel):
@@ -236,6 +240,21 @@ def _meta_tensor(volume: Volume, dtype=None):
     return MetaTensor(tensor, affine=torch.as_tensor(volume.affine, dtype=torch.float64))
 
 
+def _label_names(labels: Mapping[Any, Any]) -> dict[int, str]:
+    """``{id: name}`` from a mapping of ids to names or to entries with a ``name``
+    (e.g. a :class:`twin3d.anatomy.LabelTable`)."""
+    if not isinstance(labels, Mapping):
+        raise InputError(f"labels must be a mapping {{id: name}}, got {type(labels).__name__}")
+    out: dict[int, str] = {}
+    for key, value in labels.items():
+        try:
+            ident = int(key)
+        except (TypeError, ValueError):
+            raise InputError(f"label id {key!r} is not an integer") from None
+        out[ident] = getattr(value, "name", value)
+    return out
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -349,7 +368,7 @@ class SegmentationModel:
                     "format_version": FORMAT_VERSION,
                     "twin3d_version": _version(),
                     "network": net,
-                    "labels": dict(self.labels),
+                    "labels": _label_names(self.labels),
                     "preprocessing": pre,
                     "inference": inf,
                     "weights": {"file": "x.pt", "sha256": "0" * 64},
@@ -380,7 +399,7 @@ class SegmentationModel:
         )
 
     def _preprocess(self, pre: PreprocessingConfig, class_ids: np.ndarray | None = None):
-        """MONAI dict transforms: orient to RAS, resample, window; labels -> class indices."""
+        """MONAI dict transforms: orient to RAS, resample (labels: nearest), HU window."""
         from monai.transforms import Compose, Orientationd, ScaleIntensityRanged, Spacingd
 
         keys = ["image"] if class_ids is None else ["image", "label"]
@@ -473,12 +492,22 @@ class SegmentationModel:
                 ClassesToIndicesd(keys="label", num_classes=n_classes, indices_postfix="_cls_indices"),
             ]
         )
-        data = []
-        for i, (img, lab) in enumerate(zip(images, labelmaps)):
-            img = _check_volume(img, f"training image {i}")
-            lab = _check_labelmap(lab, f"training label map {i}")
-            _same_grid(img, lab, (f"training image {i}", f"training label map {i}"))
-            data.append(prepare({"image": _meta_tensor(img, np.float32), "label": _meta_tensor(self._to_classes(lab, class_ids, f"training label map {i}"))}))
+        # ---- check everything (validation pairs too) before minutes of training
+        pairs = [self._check_pair(img, lab, class_ids, f"training image {i}", f"training label map {i}")
+                 for i, (img, lab) in enumerate(zip(images, labelmaps))]
+        checked_validation = []
+        for i, pair in enumerate(validation or []):
+            try:
+                v_img, v_lab = pair
+            except (TypeError, ValueError):
+                raise InputError(f"validation item {i} must be an (image, labelmap) pair") from None
+            self._check_pair(v_img, v_lab, class_ids, f"validation image {i}", f"validation label map {i}")
+            checked_validation.append((v_img, v_lab))
+        data = [
+            prepare({"image": _meta_tensor(img, np.float32), "label": _meta_tensor(classes)})
+            for img, classes in pairs
+        ]
+        del pairs
 
         augment = Compose(
             [
@@ -547,13 +576,9 @@ class SegmentationModel:
             "final_loss_mean_last_20": float(np.mean(history[-20:])),
         }
         self.validation_dice_ = {}
-        if validation:
+        if checked_validation:
             scores = []
-            for i, pair in enumerate(validation):
-                try:
-                    v_img, v_lab = pair
-                except (TypeError, ValueError):
-                    raise InputError(f"validation item {i} must be an (image, labelmap) pair") from None
+            for v_img, v_lab in checked_validation:
                 pred = self.predict(v_img, device=device)
                 scores.append(dice_scores(pred, v_lab, labels))
             self.validation_dice_ = {
@@ -563,6 +588,18 @@ class SegmentationModel:
             self.training_info_["validation_dice"] = dict(self.validation_dice_)
             self.training_info_["validation_mean_dice"] = float(np.nanmean(list(self.validation_dice_.values())))
         return self
+
+    @classmethod
+    def _check_pair(
+        cls, image: Any, labelmap: Any, class_ids: np.ndarray, image_name: str, labelmap_name: str
+    ) -> tuple[Volume, Volume]:
+        """Validate an image/label-map pair; return (image, label map as class indices)."""
+        img = _check_volume(image, image_name)
+        if not np.all(np.isfinite(img.array)):
+            raise InputError(f"{image_name} has NaN or infinite voxel values")
+        lab = _check_labelmap(labelmap, labelmap_name)
+        _same_grid(img, lab, (image_name, labelmap_name))
+        return img, cls._to_classes(lab, class_ids, labelmap_name)
 
     @staticmethod
     def _to_classes(labelmap: Volume, class_ids: np.ndarray, what: str) -> Volume:
@@ -575,7 +612,8 @@ class SegmentationModel:
                 f"{what} has label ids {unknown[:10].tolist()} that are not in the label table "
                 f"(known: {class_ids[1:].tolist()})"
             )
-        lut = np.zeros(int(max(present.max(), class_ids.max())) + 1, dtype=np.uint8 if len(class_ids) < 256 else np.int64)
+        dtype = np.uint8 if len(class_ids) < 256 else np.int64
+        lut = np.zeros(int(max(present.max(), class_ids.max())) + 1, dtype=dtype)
         lut[class_ids] = np.arange(len(class_ids))
         return Volume(lut[arr], labelmap.affine)
 
@@ -695,9 +733,10 @@ def dice_scores(prediction: Volume, reference: Volume, labels: Mapping[int, str]
     pred = _check_labelmap(prediction, "prediction")
     ref = _check_labelmap(reference, "reference")
     _same_grid(pred, ref, ("prediction", "reference label map"))
+    labels = _label_names(labels)
     if not labels:
         raise InputError("dice_scores: no labels to score")
-    ids = np.array([0, *sorted(int(k) for k in labels)])
+    ids = np.array([0, *sorted(labels)])
     lut_size = int(max(pred.array.max(), ref.array.max(), ids.max())) + 1
     lut = np.zeros(lut_size, dtype=np.int64)  # ids outside the table count as background
     lut[ids] = np.arange(len(ids))
@@ -730,9 +769,14 @@ def save_model(model: SegmentationModel, path: str | os.PathLike) -> tuple[Path,
     net, pre, inf, labels = model._configs()
     pt_path, json_path = _model_paths(path)
     state = {k: v.detach().cpu().contiguous() for k, v in model.network_.state_dict().items()}
+    # serialise in memory: the bytes then do not depend on the (temporary) file name,
+    # so the same weights always give the same file and SHA-256
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    payload = buffer.getvalue()
+    digest = hashlib.sha256(payload).hexdigest()
     with atomic_path(pt_path) as tmp_pt:
-        torch.save(state, tmp_pt)
-        digest = _sha256(tmp_pt)
+        tmp_pt.write_bytes(payload)
         config = ModelFileConfig(
             format=FORMAT,
             format_version=FORMAT_VERSION,
@@ -787,14 +831,17 @@ def load_model(path: str | os.PathLike) -> SegmentationModel:
     try:
         raw = json.loads(json_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise ModelFileError(f"'{json_path}' is not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from None
+        raise ModelFileError(
+            f"'{json_path}' is not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"cannot read '{json_path}': {exc}") from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise ModelFileError(f"'{json_path}' is not a twin3d segmentation model (expected \"format\": \"{FORMAT}\")")
     if raw.get("format_version") != FORMAT_VERSION:
         raise ModelFileError(
-            f"'{json_path}' has format_version {raw.get('format_version')!r}; this twin3d reads version {FORMAT_VERSION}"
+            f"'{json_path}' has format_version {raw.get('format_version')!r}; "
+            f"this twin3d reads version {FORMAT_VERSION}"
         )
     try:
         config = ModelFileConfig.model_validate(raw)
@@ -814,7 +861,9 @@ def load_model(path: str | os.PathLike) -> SegmentationModel:
     try:
         state = torch.load(pt_path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for bad files
-        raise ModelFileError(f"cannot load weights '{pt_path}' with weights_only=True: {type(exc).__name__}: {exc}") from None
+        raise ModelFileError(
+            f"cannot load weights '{pt_path}' with weights_only=True: {type(exc).__name__}: {exc}"
+        ) from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelFileError(f"'{pt_path}' must hold a state dict (names -> tensors), got {type(state).__name__}")
 
@@ -881,12 +930,16 @@ class SegmentationSpec(BaseModel):
     group: str = "organs"
     labelmap_out: str | None = None
 
-    def model_post_init(self, _context: Any) -> None:  # noqa: D401 - pydantic hook
+    @model_validator(mode="after")
+    def _one_source(self) -> "SegmentationSpec":
         if (self.image is None) == (self.phantom is None):
             raise ValueError("give exactly one of 'image' (a file) or 'phantom' (a generated CT)")
+        return self
 
 
-def apply_segmentation_spec(spec: SegmentationSpec | Mapping[str, Any], scene: Any, *, base_dir: str | os.PathLike = ".") -> Any:
+def apply_segmentation_spec(
+    spec: SegmentationSpec | Mapping[str, Any], scene: Any, *, base_dir: str | os.PathLike = "."
+) -> Any:
     """Segment the spec's image and add one organ asset per label to ``scene``.
 
     The image (a file, or a phantom) is segmented with the model, the label map is
@@ -915,7 +968,9 @@ def apply_segmentation_spec(spec: SegmentationSpec | Mapping[str, Any], scene: A
         try:
             spec = SegmentationSpec.model_validate(spec)
         except ValidationError as exc:
-            problems = "; ".join(f"segmentation.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+            problems = "; ".join(
+                f"{'.'.join(['segmentation', *map(str, e['loc'])])}: {e['msg']}" for e in exc.errors()[:5]
+            )
             raise InputError(f"invalid segmentation spec: {problems}") from None
     base = Path(base_dir)
     model_path = default_phantom_model_path() if spec.model == "phantom" else base / spec.model
@@ -924,7 +979,8 @@ def apply_segmentation_spec(spec: SegmentationSpec | Mapping[str, Any], scene: A
     if spec.phantom is not None:
         from ..phantom import make_phantom
 
-        image, truth, _ = make_phantom(spacing_mm=spec.phantom.spacing_mm, seed=spec.phantom.seed, phase=spec.phantom.phase)
+        ph = spec.phantom
+        image, truth, _ = make_phantom(spacing_mm=ph.spacing_mm, seed=ph.seed, phase=ph.phase)
         source = f"phantom seed {spec.phantom.seed}"
     else:
         from ..io.volumes import read_volume
@@ -983,7 +1039,11 @@ def train_phantom_model(
 
     n_train = PHANTOM_MODEL_DEFAULTS["n_train"] if n_train is None else n_train
     n_validation = PHANTOM_MODEL_DEFAULTS["n_validation"] if n_validation is None else n_validation
-    params = {"iterations": PHANTOM_MODEL_DEFAULTS["iterations"], "learning_rate": PHANTOM_MODEL_DEFAULTS["learning_rate"], **params}
+    params = {
+        "iterations": PHANTOM_MODEL_DEFAULTS["iterations"],
+        "learning_rate": PHANTOM_MODEL_DEFAULTS["learning_rate"],
+        **params,
+    }
 
     if not isinstance(n_train, int) or not 1 <= n_train <= len(PHANTOM_TRAIN_SEEDS):
         raise InputError(f"n_train must be an integer in 1..{len(PHANTOM_TRAIN_SEEDS)}, got {n_train!r}")
@@ -1006,7 +1066,8 @@ def train_phantom_model(
     model = SegmentationModel(PHANTOM_LABELS, **params)
     model.fit(images, labelmaps, validation=validation, device=device, progress=progress)
     model.training_info_["data"] = (
-        f"make_phantom(spacing_mm={spacing_mm}) seeds {PHANTOM_TRAIN_SEEDS.start}..{PHANTOM_TRAIN_SEEDS.start + n_train - 1} "
+        f"make_phantom(spacing_mm={spacing_mm}) seeds "
+        f"{PHANTOM_TRAIN_SEEDS.start}..{PHANTOM_TRAIN_SEEDS.start + n_train - 1} "
         f"(validation {PHANTOM_VALIDATION_SEEDS.start}..{PHANTOM_VALIDATION_SEEDS.start + n_validation - 1})"
     )
     if command:
@@ -1086,7 +1147,8 @@ def _evaluate(args: Any) -> None:
 
     model = load_model(args.model or default_phantom_model_path())
     torch = _torch()
-    print(f"model {args.model or default_phantom_model_path()}, torch threads {torch.get_num_threads()}, device {args.device}")
+    name = args.model or default_phantom_model_path()
+    print(f"model {name}, torch threads {torch.get_num_threads()}, device {args.device}")
     means = []
     for seed in args.seeds:
         image, truth, names = make_phantom(seed=seed)

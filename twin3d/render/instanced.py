@@ -908,6 +908,11 @@ class InstancedRenderer:
                     actor.GetProperty().SetOpacity(o)
             translucent |= vis and o < 1
         if translucent and not self._peeling:
+            # depth peeling does not work with a multisampled window (translucent
+            # geometry vanishes with EGL/Mesa): switch MSAA for FXAA in that case
+            if self.plotter.ren_win.GetMultiSamples() > 0:
+                self.plotter.ren_win.SetMultiSamples(0)
+                self.plotter.renderer.SetUseFXAA(True)
             self.plotter.enable_depth_peeling()
             self._peeling = True
 

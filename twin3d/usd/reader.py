@@ -216,6 +216,13 @@ class _Reader:
                 point_cols.append(vc)
             fields_list.append(self.fields(mprim, len(pts)))
             pieces.append(poly)
+        opacity = 1.0
+        for mprim in meshes:
+            op = self.UsdGeom.PrimvarsAPI(mprim).FindPrimvarWithInheritance("displayOpacity")
+            if op and op.HasAuthoredValue():
+                vals = op.Get()
+                if vals is not None and len(vals):
+                    opacity = float(np.clip(np.min(np.asarray(vals, dtype=float)), 0.0, 1.0))
         mesh = None
         if pieces:
             mesh = pieces[0] if len(pieces) == 1 else pv.merge(pieces, merge_points=False)
@@ -228,7 +235,7 @@ class _Reader:
             mesh=mesh,
             transform=Transform.from_matrix(np.linalg.inv(parent_world) @ world),
             material=Material(name=str(prim.GetCustomDataByKey("twin3d:material") or "default"),
-                              base_color=tuple(float(np.clip(c, 0, 1)) for c in base)),
+                              base_color=tuple(float(np.clip(c, 0, 1)) for c in base), opacity=opacity),
             parts=parts if mesh is not None else [],
         )
         self.annotate(prim, asset)

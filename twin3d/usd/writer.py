@@ -157,8 +157,8 @@ class _Writer:
         self.instancing = instancing
         self.materials: dict[tuple, str] = {}
         self.prototypes: dict[tuple, str] = {}
-        self.n_frames = scene.n_frames
         self.times = scene.times
+        self.n_frames = 1 if self.times is None else int(self.times.size)
         self._mesh_users: dict[int, int] = {}
         fields_by_name: dict[str, list] = {}
         for _, asset in scene.walk():
