@@ -17,6 +17,7 @@ from .anatomy import AnatomySpec, apply_anatomy_spec
 from .errors import InputError, SpecError, Twin3DError
 from .predictors.risk import RiskSpec, apply_risk_spec
 from .predictors.segmentation import SegmentationSpec, apply_segmentation_spec
+from .predictors.thermal.twin import ThermalSpec, apply_thermal_spec
 from .scene import UNITS, Asset, Material, Scene, Transform, valid_name
 from .sensors import SensorSource, apply_sensor_source
 
@@ -171,6 +172,7 @@ class SceneSpec(_Strict):
     floor: Optional[bool] = PField(None, description="draw a floor in renders (default: for scenes in metres)")
     assets: list[AssetSpec] = PField(default_factory=list)
     risk: Optional[RiskSpec] = None
+    thermal: list[ThermalSpec] = PField(default_factory=list)
     anatomy: Optional[AnatomySpec] = None
     segmentation: Optional[SegmentationSpec] = None
     appearance: dict[str, AppearanceSpec] = PField(
@@ -390,6 +392,13 @@ def _apply_predictors(scene: Scene, spec: SceneSpec, sensor_sources, base: Path,
             apply_risk_spec(scene, spec.risk, base_dir=base)
         except Twin3DError as exc:
             raise SpecError(f"{source}: risk: {exc}") from None
+    if spec.thermal:
+        try:
+            apply_thermal_spec(scene, spec.thermal, base_dir=base)
+        except SpecError as exc:
+            raise SpecError(f"{source}: {exc}") from None
+        except Twin3DError as exc:
+            raise SpecError(f"{source}: thermal: {exc}") from None
     if spec.anatomy is not None:
         try:
             apply_anatomy_spec(spec.anatomy, scene, base_dir=base)
