@@ -49,14 +49,14 @@ def _rel(a, b):
 # --------------------------------------------------------------------------- trained fixtures
 @pytest.fixture(scope="module")
 def rod_torch() -> ThermalPINN:
-    return ThermalPINN(adam_steps=20, lbfgs_steps=250, progress=False).fit(preset_problem("rod"))
+    return ThermalPINN(adam_steps=20, lbfgs_steps=300, progress=False).fit(preset_problem("rod"))
 
 
 @pytest.fixture(scope="module")
 def rod_tf() -> ThermalPINN:
     if not HAS_TF:
         pytest.skip("TensorFlow is not installed (optional extra: pip install 'twin3d[tf]')")
-    return ThermalPINN(backend="tensorflow", adam_steps=20, lbfgs_steps=250, progress=False).fit(preset_problem("rod"))
+    return ThermalPINN(backend="tensorflow", adam_steps=20, lbfgs_steps=300, progress=False).fit(preset_problem("rod"))
 
 
 # --------------------------------------------------------------------------- accuracy
@@ -75,7 +75,7 @@ def test_rod_torch_below_1e3_against_the_exact_solution(rod_torch):
 
 def test_plate_torch_below_1e3():
     p = preset_problem("plate")
-    m = ThermalPINN(adam_steps=20, lbfgs_steps=250, progress=False).fit(p)
+    m = ThermalPINN(adam_steps=20, lbfgs_steps=300, progress=False).fit(p)
     assert m.rel_l2_ < 1e-3
     rng = np.random.default_rng(2)
     xy, t = rng.uniform(0, 1, (3000, 2)), rng.uniform(0, 1, 3000)
@@ -305,7 +305,8 @@ def test_importing_the_package_loads_no_framework():
         "import sys, twin3d.predictors.thermal as t\n"
         "from twin3d.predictors.thermal import ThermalPINN, HeatProblem, thermal_field, preset_problem\n"
         "preset_problem('rod')\n"
-        "assert 'torch' not in sys.modules and 'tensorflow' not in sys.modules, sorted(sys.modules)\n"
+        "loaded = [m for m in ('torch', 'tensorflow') if sys.modules.get(m) is not None]\n"
+        "assert not loaded, loaded\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -333,6 +334,7 @@ def test_torch_save_load_round_trip(rod_torch, tmp_path):
     assert loaded.score() == pytest.approx(rod_torch.rel_l2_, rel=1e-6)
     with pytest.raises(InputError, match=r"saved as '\.pt'"):
         rod_torch.save(tmp_path / "rod.npz")
+    assert rod_torch.save(tmp_path / "no_suffix") == tmp_path / "no_suffix.pt"
 
 
 @needs_tf

@@ -59,7 +59,7 @@ def _load_problem(spec: str):
 
 def train(
     problem: str = typer.Option(..., "--problem", "-p", help="rod | plate | box | cylinder (motor housing), or a problem file (.json/.yaml)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Model file: .pt (torch) or .npz (tensorflow)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Model file: .pt (torch) or .npz (tensorflow); added if missing."),
     backend: Optional[str] = typer.Option(None, "--backend", "-b", help="torch (default) or tensorflow; default from $TWIN3D_BACKEND."),
     adam_steps: int = typer.Option(20, "--adam-steps", min=0, help="Adam steps before L-BFGS."),
     lbfgs_steps: int = typer.Option(2000, "--lbfgs-steps", min=0, help="Maximum L-BFGS iterations."),
@@ -74,8 +74,10 @@ def train(
 
     prob = _load_problem(problem)
     be = get_backend(backend)
-    if out.suffix != be.suffix:
-        raise UnsupportedFormatError(f"{out}: a {be.name} model is written as '{be.suffix}' (got {out.suffix or 'no suffix'!r})")
+    if out.suffix == "":
+        out = out.with_name(out.name + be.suffix)  # rod_tf -> rod_tf.npz
+    elif out.suffix != be.suffix:
+        raise UnsupportedFormatError(f"{out}: a {be.name} model is written as '{be.suffix}' (got {out.suffix!r})")
     try:
         widths = tuple(int(v) for v in hidden.split(","))
     except ValueError:

@@ -415,11 +415,14 @@ class ThermalPINN:
         """Write the model atomically: torch -> ``.pt`` (state dict + JSON config),
         TensorFlow -> ``.npz`` (weights + JSON config, no pickled objects).
 
-        The suffix must match the backend (``.pt`` for torch, ``.npz`` for TensorFlow).
+        The suffix must match the backend (``.pt`` for torch, ``.npz`` for TensorFlow);
+        a path without one gets it. Returns the path written.
         """
         self._check_fitted()
         backend = get_backend(self.backend_)
         path = Path(path)
+        if path.suffix == "":
+            path = path.with_name(path.name + backend.suffix)
         if path.suffix != backend.suffix:
             raise InputError(
                 f"a {backend.name} thermal model is saved as '{backend.suffix}', got {str(path)!r}; "
@@ -462,7 +465,8 @@ class ThermalPINN:
         )
         model._check_params()
         be = get_backend(model.backend)
-        model.network_ = be.network(arrays, model.dtype)
+        with be.threads(model._threads("predict")):  # TensorFlow fixes its pools at first use
+            model.network_ = be.network(arrays, model.dtype)
         model.backend_ = be.name
         model.problem_ = problem
         model.layers_ = layers
