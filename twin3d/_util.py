@@ -82,3 +82,46 @@ def progress_bar(description: str, total: int | None, *, enabled: bool | None = 
             prog.update(task, advance=n, info=" ".join(f"{k}={v}" for k, v in fields.items()))
 
         yield advance
+
+
+# --------------------------------------------------------------------------- TF vs Mesa
+_CLASH = (
+    "TensorFlow and VTK's software OpenGL (Mesa llvmpipe) cannot share one process: both bring "
+    "their own LLVM and the process crashes"
+)
+
+
+def mesa_llvm_loaded() -> bool:
+    """True if Mesa's LLVM (loaded by the first VTK render on a software OpenGL) is in this process."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
+            return any("libLLVM" in line for line in fh)
+    except OSError:  # not Linux
+        return False
+
+
+def tensorflow_loaded() -> bool:
+    """True if TensorFlow's runtime has been imported in this process."""
+    return "tensorflow" in sys.modules
+
+
+def check_no_tensorflow_for_rendering() -> None:
+    """Raise a clear error instead of crashing when rendering after TensorFlow was imported."""
+    if tensorflow_loaded():
+        from .errors import Twin3DError
+
+        raise Twin3DError(
+            f"{_CLASH}. TensorFlow is already imported here: render in another process "
+            "(e.g. the `twin3d render` command), or use the torch thermal backend (the default)"
+        )
+
+
+def check_no_mesa_for_tensorflow() -> None:
+    """Raise a clear error instead of crashing when importing TensorFlow after a VTK render."""
+    if not tensorflow_loaded() and mesa_llvm_loaded():
+        from .errors import Twin3DError
+
+        raise Twin3DError(
+            f"{_CLASH}. This process has already rendered with VTK: train or evaluate TensorFlow models "
+            "in another process (e.g. `twin3d thermal train --backend tensorflow`), or use the torch backend"
+        )

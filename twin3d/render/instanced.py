@@ -525,6 +525,9 @@ class InstancedRenderer:
                  background: str = "white") -> None:
         import pyvista as pv
 
+        from .._util import check_no_tensorflow_for_rendering
+
+        check_no_tensorflow_for_rendering()
         _use_all_cores()
         if camera not in CAMERAS:
             raise InputError(f"unknown camera {camera!r}; valid: {', '.join(CAMERAS)}")

@@ -105,6 +105,10 @@ def get_backend(name: str | None = None) -> Backend:
     module, framework, hint = BACKENDS[key]
     if importlib.util.find_spec(framework) is None:
         raise InputError(f"thermal backend {key!r} needs {framework}, which is not installed ({hint})")
+    if framework == "tensorflow":
+        from ..._util import check_no_mesa_for_tensorflow
+
+        check_no_mesa_for_tensorflow()
     mod = importlib.import_module(module)
     _LOADED[key] = mod.BACKEND
     return _LOADED[key]
