@@ -42,3 +42,19 @@ def image_stats(img: np.ndarray) -> dict:
     flat = img.reshape(-1, img.shape[-1])[:, :3]
     colors = np.unique(flat // 8, axis=0)
     return {"std": float(flat.std()), "n_colors": int(len(colors))}
+
+
+def plain_factory_spec(src: Path, folder: Path) -> Path:
+    """A copy of the factory spec with geometry only (no predictor sections: fast to build, static)."""
+    import yaml
+
+    data = yaml.safe_load(src.read_text())
+    keep = {"name", "description", "units", "up_axis", "fps", "floor", "assets"}
+    keep_asset = {"name", "kind", "mesh", "mesh_units", "params", "group", "transform", "repeat", "color", "material",
+                  "label", "metadata"}
+    plain = {k: v for k, v in data.items() if k in keep}
+    plain["assets"] = [{k: v for k, v in a.items() if k in keep_asset} for a in data["assets"]]
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "factory_plain.yaml"
+    out.write_text(yaml.safe_dump(plain, sort_keys=False))
+    return out

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+
 
 REPO = Path(__file__).resolve().parents[1]
 

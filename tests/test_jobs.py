@@ -13,27 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import plain_factory_spec
 
 from twin3d.errors import SpecError
 from twin3d.render.jobs import load_job, run_render_job
 
 SIZE = "200x150"
-
-
-def plain_factory_spec(src: Path, folder: Path) -> Path:
-    """A copy of the factory spec with geometry only (no predictor sections: fast to build, static)."""
-    import yaml
-
-    data = yaml.safe_load(src.read_text())
-    keep = {"name", "description", "units", "up_axis", "fps", "floor", "assets"}
-    keep_asset = {"name", "kind", "mesh", "mesh_units", "params", "group", "transform", "repeat", "color", "material",
-                  "label", "metadata"}
-    plain = {k: v for k, v in data.items() if k in keep}
-    plain["assets"] = [{k: v for k, v in a.items() if k in keep_asset} for a in data["assets"]]
-    folder.mkdir(parents=True, exist_ok=True)
-    out = folder / "factory_plain.yaml"
-    out.write_text(yaml.safe_dump(plain, sort_keys=False))
-    return out
 
 
 def _animated_usd(path: Path, n_frames: int, flip: bool) -> Path:

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from twin3d.errors import InputError
-from twin3d.scene import Asset, Field, Material, Part, Scene, Transform
+from twin3d.scene import Asset, Field, Material, Scene, Transform
 
 
 def test_transform_matrix_matches_usd_xform_ops():

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import plain_factory_spec
 
 from twin3d.scene import Field
 from twin3d.spec import build_scene
@@ -44,22 +45,6 @@ def display():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-
-
-def plain_factory_spec(src: Path, folder: Path) -> Path:
-    """A copy of the factory spec with geometry only (no predictor sections: fast to build, static)."""
-    import yaml
-
-    data = yaml.safe_load(src.read_text())
-    keep = {"name", "description", "units", "up_axis", "fps", "floor", "assets"}
-    keep_asset = {"name", "kind", "mesh", "mesh_units", "params", "group", "transform", "repeat", "color", "material",
-                  "label", "metadata"}
-    plain = {k: v for k, v in data.items() if k in keep}
-    plain["assets"] = [{k: v for k, v in a.items() if k in keep_asset} for a in data["assets"]]
-    folder.mkdir(parents=True, exist_ok=True)
-    out = folder / "factory_plain.yaml"
-    out.write_text(yaml.safe_dump(plain, sort_keys=False))
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -737,7 +737,6 @@ def expected_calibration_error(y_true: Any, proba: Any, n_bins: int = 10) -> flo
     if y.size != p.size or y.size == 0:
         raise InputError(f"expected_calibration_error: {y.size} labels for {p.size} probabilities")
     b = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
-    cnt = np.bincount(b, minlength=n_bins)
     sp = np.bincount(b, weights=p, minlength=n_bins)
     sy = np.bincount(b, weights=y, minlength=n_bins)
     return float(np.abs(sp - sy).sum() / y.size)

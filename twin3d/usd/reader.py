@@ -172,7 +172,7 @@ class _Reader:
         """An asset at ``prim`` whose geometry merges ``meshes`` (Mesh prims below or itself)."""
         world = self.world(prim)
         to_local = np.linalg.inv(world)
-        pieces, parts, face_colors, point_cols, fields_list = [], [], [], [], []
+        pieces, parts, point_cols, fields_list = [], [], [], []
         constant = None
         for mprim in meshes:
             arr = self.mesh_arrays(mprim)

@@ -383,7 +383,7 @@ class _Writer:
         return self.prototypes[key]
 
     def write(self) -> None:
-        a, T, Vt = self.a, self.a.T, self.a.Vt
+        a, Vt = self.a, self.a.Vt
         scene = self.scene
         layer = a.layer
         world = a.prim("/World", "Xform", kind="assembly")
