@@ -156,6 +156,7 @@ class _Writer:
             raise InputError(f"instancing must be 'auto', 'always' or 'never', got {instancing!r}")
         self.instancing = instancing
         self.materials: dict[tuple, str] = {}
+        self._mesh_cache: dict[int, _MeshData] = {}
         self.prototypes: dict[tuple, str] = {}
         self.times = scene.times
         self.n_frames = 1 if self.times is None else int(self.times.size)
@@ -168,6 +169,19 @@ class _Writer:
                 fields_by_name.setdefault(name, []).append(f)
         # one color scale per field for the whole scene (the same as the VTK color bar)
         self.legends = {name: field_legend(fs, name) for name, fs in fields_by_name.items()}
+        # per-asset fields: map every asset's values to colors in one vectorised call per field
+        self._asset_colors: dict[int, np.ndarray] = {}
+        for name, fs in fields_by_name.items():
+            fs = [f for f in fs if f.association == "asset"]
+            if not fs:
+                continue
+            legend = self.legends[name]
+            vals = [np.atleast_1d(f.values) for f in fs]
+            cols = map_values(np.concatenate(vals), legend.colormap, legend.clim)
+            start = 0
+            for f, v in zip(fs, vals):
+                self._asset_colors[id(f)] = cols[start:start + v.size]
+                start += v.size
 
     # -- materials
     def material(self, mat: Material) -> str:
@@ -248,7 +262,7 @@ class _Writer:
             cmap, clim = legend.colormap, legend.clim
             if field.association == "asset":
                 spec = a.attr(prim, "primvars:displayColor", T.Color3fArray, interpolation="constant")
-                cols = map_values(np.atleast_1d(field.values), cmap, clim)
+                cols = self._asset_colors[id(field)]
                 if field.animated:
                     a.samples(spec, [_f3(Vt, c[None]) for c in cols])
                 else:
@@ -280,7 +294,9 @@ class _Writer:
     def mesh(self, path: str, asset: Asset, color_field: Field | None, *, write_colors: bool = True,
              write_fields: bool = True) -> None:
         a, T, Vt = self.a, self.a.T, self.a.Vt
-        md = _mesh_data(asset.mesh)
+        md = self._mesh_cache.get(id(asset.mesh))
+        if md is None:  # shared meshes (repeated equipment) are converted once
+            md = self._mesh_cache[id(asset.mesh)] = _mesh_data(asset.mesh)
         m = a.prim(path, "Mesh")
         a.api_schemas(m, ["MaterialBindingAPI"])
         a.attr(m, "points", T.Point3fArray, _f3(Vt, md.points))
