@@ -24,12 +24,18 @@ def repo() -> Path:
     return REPO
 
 
+def require_real_data(relative: str = "") -> Path:
+    """``../shared/data/<relative>`` beside the repository; skips the test when it is absent."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"real data {path} is absent (a clone without ../shared/data)")
+    return path
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """``../shared/data`` beside the repository; tests using it skip when it is absent."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"real data folder {SHARED_DATA} is absent (a clone without ../shared)")
-    return SHARED_DATA
+    return require_real_data()
 
 
 @pytest.fixture(scope="session")

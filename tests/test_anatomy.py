@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_real_data
 import pyvista as pv
 
 from twin3d.anatomy import (
@@ -24,15 +25,12 @@ from twin3d.errors import InputError
 from twin3d.io.volumes import Volume, read_labelmap, write_nifti
 from twin3d.scene import Scene
 
-CT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "ct"
 LIVER = 5  # TotalSegmentator id
 
 
 @pytest.fixture(scope="module")
 def ct_dir() -> Path:
-    if not (CT_DIR / "abdomen_seg_3mm.nii.gz").is_file():
-        pytest.skip(f"real CT data {CT_DIR} is absent (a clone without ../shared)")
-    return CT_DIR
+    return require_real_data("ct/abdomen_seg_3mm.nii.gz").parent
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import require_real_data
 import typer
 from sklearn.base import clone
 from sklearn.model_selection import cross_val_predict
@@ -37,14 +37,10 @@ from twin3d.predictors.risk import (
 from twin3d.scene import Asset, Scene
 from twin3d.sensors import AI4I_QUANTITIES, apply_sensor_sources, read_sensor_csv, simulate_ai4i, training_table
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
 
 @pytest.fixture(scope="module")
 def ai4i() -> tuple[pd.DataFrame, np.ndarray]:
-    path = DATA / "ai4i2020.csv"
-    if not path.is_file():
-        pytest.skip(f"real AI4I data {path} is absent (a clone without ../shared/data)")
+    path = require_real_data("ai4i2020.csv")
     X, y, _ = training_table(read_sensor_csv(path))
     return X, y
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_real_data
 import torch
 
 from twin3d.errors import InputError, ModelFileError, NotFittedError, TrainingError
@@ -25,7 +26,6 @@ from twin3d.predictors.segmentation import (
     train,
 )
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 UNSEEN_SEEDS = (7, 4242)  # neither training nor validation phantoms
 assert not set(UNSEEN_SEEDS) & (set(PHANTOM_TRAIN_SEEDS) | set(PHANTOM_VALIDATION_SEEDS))
 
@@ -52,9 +52,7 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def ct_dir() -> Path:
-    if not (DATA / "ct" / "abdomen_ct_3mm.nii.gz").is_file():
-        pytest.skip(f"real CT data not found in {DATA / 'ct'} (shared data folder absent)")
-    return DATA / "ct"
+    return require_real_data("ct/abdomen_ct_3mm.nii.gz").parent
 
 
 @pytest.fixture(scope="module")

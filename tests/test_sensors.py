@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import require_real_data
 from pydantic import TypeAdapter, ValidationError
 
 from twin3d.errors import InputError
@@ -30,14 +31,10 @@ from twin3d.sensors import (
     training_table,
 )
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
 
 @pytest.fixture(scope="module")
 def ai4i_csv() -> Path:
-    path = DATA / "ai4i2020.csv"
-    if not path.is_file():
-        pytest.skip(f"real AI4I data {path} is absent (a clone without ../shared/data)")
+    path = require_real_data("ai4i2020.csv")
     return path
 
 

@@ -6,10 +6,10 @@ the command in docs/thermal.md) so nothing here trains for long.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_real_data
 import typer
 from typer.testing import CliRunner
 
@@ -25,8 +25,6 @@ from twin3d.predictors.thermal import (
     thermal_field,
 )
 from twin3d.scene import Asset, Scene
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +44,7 @@ def motor() -> Asset:
 
 @pytest.fixture(scope="module")
 def ai4i_process_temperature() -> np.ndarray:
-    path = SHARED_DATA / "ai4i2020.csv"
-    if not path.is_file():
-        pytest.skip(f"real data {path} is absent (a clone without ../shared/data)")
+    path = require_real_data("ai4i2020.csv")
     import pandas as pd
 
     return pd.read_csv(path, nrows=12)["Process temperature [K]"].to_numpy(dtype=float)

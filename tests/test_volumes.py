@@ -10,18 +10,15 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from conftest import require_real_data
 
 from twin3d.errors import InputError, UnsupportedFormatError
 from twin3d.io.volumes import RAS_FROM_LPS, Volume, as_labelmap, read_labelmap, read_volume, write_nifti
 
-CT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "ct"
-
 
 @pytest.fixture(scope="module")
 def ct_dir() -> Path:
-    if not (CT_DIR / "abdomen_ct_3mm.nii.gz").is_file():
-        pytest.skip(f"real CT data {CT_DIR} is absent (a clone without ../shared)")
-    return CT_DIR
+    return require_real_data("ct/abdomen_ct_3mm.nii.gz").parent
 
 
 def rotation(ax_deg: float, az_deg: float) -> np.ndarray:
