@@ -161,22 +161,15 @@ def demo(
         typer.echo(f"  {p}")
 
 
-def _register_optional_modules() -> None:
-    """Mount the command groups of the predictor/viewer modules."""
-    import importlib
+def _register_command_groups() -> None:
+    """Mount the commands of the predictor, anatomy and viewer modules."""
+    from . import cli_anatomy, cli_risk, cli_segment, cli_thermal, cli_view
 
-    for mod in ("twin3d.cli_risk", "twin3d.cli_thermal", "twin3d.cli_anatomy", "twin3d.cli_segment",
-                "twin3d.cli_view"):
-        try:
-            module = importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name == mod:
-                continue
-            raise
+    for module in (cli_risk, cli_thermal, cli_anatomy, cli_segment, cli_view):
         module.register(app)
 
 
-_register_optional_modules()
+_register_command_groups()
 
 
 def main() -> None:

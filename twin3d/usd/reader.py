@@ -100,8 +100,6 @@ class _Reader:
         fot = np.concatenate(face_of_tri)
         order = np.argsort(fot, kind="stable")
         tri, fot = tri[order], fot[order]
-        if UsdGeom.Imageable(prim).ComputeVisibility() == UsdGeom.Tokens.invisible:
-            pass
         orient = mesh.GetOrientationAttr().Get()
         if orient == UsdGeom.Tokens.leftHanded:
             tri = tri[:, ::-1]
@@ -250,7 +248,7 @@ class _Reader:
         return asset
 
     def annotate(self, prim, asset: Asset) -> None:
-        if prim.HasAPI(ASSET_API) if hasattr(prim, "HasAPI") else False:
+        if prim.HasAPI(ASSET_API):
             t = prim.GetAttribute("twin:assetType").Get()
             if t:
                 asset.asset_type = str(t)

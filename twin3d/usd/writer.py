@@ -254,7 +254,7 @@ class _Writer:
             custom["description"] = f.description
         spec.customData = custom
 
-    def display_color(self, prim, asset: Asset, field: Field | None, *, instanced: bool = False) -> None:
+    def display_color(self, prim, asset: Asset, field: Field | None) -> None:
         """displayColor: from the color field if any, else per-part (uniform) or material color."""
         a, T, Vt = self.a, self.a.T, self.a.Vt
         if field is not None:
@@ -377,7 +377,7 @@ class _Writer:
                 prim.instanceable = True
                 # per-asset values as constant primvars on the instance, inherited by the mesh
                 if color_field is not None:
-                    self.display_color(prim, asset, color_field, instanced=True)
+                    self.display_color(prim, asset, color_field)
                 for f in asset.fields.values():
                     self.field_primvar(prim, f)
             else:
