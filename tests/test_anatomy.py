@@ -187,7 +187,11 @@ def test_real_ct_no_gaps_between_neighbours(seg, organs):
         pts = wall_points(seg, a, b)
         assert len(pts) > 20
         gap = sdist(by_label[a].mesh, pts) + sdist(by_label[b].mesh, pts)
-        assert np.abs(gap).max() < 0.01, (a, b, np.abs(gap).max())
+        # Exactly zero where both nearest surface points lie on the shared wall; a sample
+        # next to a junction curve can find its nearest point on another wall of one
+        # organ, which gives a few hundredths of a millimetre at most.
+        assert np.quantile(np.abs(gap), 0.99) < 1e-3, (a, b, np.quantile(np.abs(gap), 0.99))
+        assert np.abs(gap).max() < 0.05, (a, b, np.abs(gap).max())
         # the same check sees the gaps of independently smoothed closed surfaces
         fe = {s.label: s for s in closed.values()}
         gap_fe = sdist(fe[a].mesh, pts) + sdist(fe[b].mesh, pts)
@@ -412,3 +416,110 @@ def test_cli_surfaces_errors_leave_no_output(tmp_path, cli):
     res = runner.invoke(app, ["surfaces", str(empty), "--out", str(out)])
     assert res.exit_code == 2 and "label map is empty" in res.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ct.nii.gz", "empty.nii.gz", "seg.nii.gz"]
+
+
+# --------------------------------------------------------------------------- windowed sinc
+def _surface_net_quads(labels: np.ndarray):
+    """Unsmoothed surface-nets quads of a label map, with the filter's smoothing stencils."""
+    from vtkmodules.util.numpy_support import vtk_to_numpy
+    from vtkmodules.vtkFiltersCore import vtkSurfaceNets3D
+
+    img = pv.ImageData(dimensions=labels.shape)
+    img.point_data["labels"] = labels.ravel(order="F")
+    sn = vtkSurfaceNets3D()
+    sn.SetInputData(img)
+    for i, lab in enumerate(np.unique(labels[labels > 0])):
+        sn.SetLabel(i, float(lab))
+    sn.SmoothingOn()
+    sn.SetNumberOfIterations(1)
+    sn.SetRelaxationFactor(0.0)  # moves nothing; builds the stencils
+    sn.SetOutputMeshTypeToQuads()
+    sn.Update()
+    poly = sn.GetOutput()
+    stencils = sn.GetSmoother().GetSmoothingStencils()
+    pts = vtk_to_numpy(poly.GetPoints().GetData()).astype(np.float32)
+    offsets = vtk_to_numpy(stencils.GetOffsetsArray())
+    neighbours = vtk_to_numpy(stencils.GetConnectivityArray())
+    return poly, pts, stencils, offsets, neighbours
+
+
+def test_sinc_filter_response():
+    """The Chebyshev coefficients realise a low pass: 1 at the pass band, ~1 at 0, ~0 above."""
+    from numpy.polynomial import chebyshev
+
+    from twin3d.anatomy import _sinc_coefficients
+
+    c = _sinc_coefficients(20, 0.01)
+
+    def response(k):  # eigenvalue k of the Laplacian I - W -> Chebyshev variable 1 - k / 2
+        return chebyshev.chebval(1.0 - np.asarray(k) / 2.0, c)
+
+    assert response(0.01) == pytest.approx(1.0, abs=1e-9)
+    assert response(0.0) == pytest.approx(1.0, abs=1e-3)  # organ position and size kept
+    k = np.linspace(0.0, 2.0, 2001)
+    assert response(k).max() < 1.001  # nothing amplified
+    assert response(0.45) == pytest.approx(0.5, abs=0.05)  # half-way through the transition
+    assert np.abs(response(k[k >= 1.0])).max() < 0.015  # voxel-staircase frequencies removed
+
+
+def test_windowed_sinc_recurrence_matches_spectral_filter():
+    """Our threaded recurrence = the filter applied through the eigen-decomposition of W."""
+    from twin3d.anatomy import _sinc_coefficients, _windowed_sinc_stencils
+    from numpy.polynomial import chebyshev
+
+    labels = ball((14, 14, 14), np.array([6.5, 6.8, 7.1]), 4.3)
+    _, pts, stencils, offsets, neighbours = _surface_net_quads(labels)
+    n = len(pts)
+    w = np.zeros((n, n))
+    rows = np.repeat(np.arange(n), np.diff(offsets))
+    w[rows, neighbours] = 1.0 / np.diff(offsets)[rows]
+    lam, vec = np.linalg.eig(w)
+    gain = chebyshev.chebval((1.0 + lam) / 2.0, _sinc_coefficients(20, 0.01))
+    centre = pts.mean(axis=0, dtype=np.float64)
+    expected = np.real(vec @ (gain[:, None] * np.linalg.solve(vec, pts - centre))) + centre
+    ours = _windowed_sinc_stencils(pts, stencils, 20, 0.01)
+    assert np.abs(ours - expected).max() < 1e-3  # voxels; float32 recurrence
+
+
+def test_windowed_sinc_agrees_with_vtk_filter():
+    """Same filter family as VTK's vtkWindowedSincPolyDataFilter (Nuttall window, 20 it.)."""
+    from vtkmodules.util.numpy_support import vtk_to_numpy
+    from vtkmodules.vtkFiltersCore import vtkWindowedSincPolyDataFilter
+
+    from twin3d.anatomy import _windowed_sinc_stencils
+
+    labels = ball((26, 26, 26), np.array([12.5, 12.8, 13.1]), 9.0)
+    poly, pts, stencils, _, _ = _surface_net_quads(labels)
+    ws = vtkWindowedSincPolyDataFilter()
+    ws.SetInputData(poly)
+    ws.SetNumberOfIterations(20)
+    ws.SetPassBand(0.01)
+    ws.NormalizeCoordinatesOn()
+    ws.Update()
+    vtk_pts = vtk_to_numpy(ws.GetOutput().GetPoints().GetData())
+    ours = _windowed_sinc_stencils(pts, stencils, 20, 0.01)
+    moved = np.linalg.norm(vtk_pts - pts, axis=1).mean()
+    diff = np.linalg.norm(ours - vtk_pts, axis=1)
+    assert moved > 0.3  # it does smooth (voxel units) ...
+    # ... much like VTK's filter (which stops its pass-band search at 1e-3; ours solves it)
+    assert diff.mean() < 0.08 and diff.max() < 0.25
+    mesh = pv.wrap(poly).triangulate()
+    volumes = [pv.PolyData(p.astype(float), mesh.faces).volume for p in (ours, vtk_pts)]
+    assert volumes[0] == pytest.approx(volumes[1], rel=0.005)
+    assert volumes[0] == pytest.approx((labels > 0).sum(), rel=0.01)  # no shrinking
+
+
+@pytest.mark.parametrize("mirror", [False, True])
+def test_real_ct_vertex_normals_are_each_organs_own(seg, mirror):
+    """Normals = normalised sum of the organ's own outward face normals at every vertex
+    (at junctions, where walls of several organs meet, only that organ's faces)."""
+    vol = seg.flip(0) if mirror else seg
+    for s in labelmap_to_surfaces(vol, "totalsegmentator").values():
+        p, f = np.asarray(s.mesh.points, float), s.mesh.regular_faces
+        fn = np.cross(p[f[:, 1]] - p[f[:, 0]], p[f[:, 2]] - p[f[:, 0]])
+        ref = np.zeros_like(p)
+        for k in range(3):
+            np.add.at(ref, f[:, k], fn)
+        ref /= np.linalg.norm(ref, axis=1, keepdims=True)
+        got = np.asarray(s.mesh.point_data["Normals"], float)
+        assert np.einsum("ij,ij->i", got, ref).min() > 0.999, s.name

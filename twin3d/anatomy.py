@@ -13,15 +13,18 @@ Methods
     One multi-label pass of VTK's ``vtkSurfaceNets3D`` over the whole (cropped)
     label map: every wall between two labels is generated once and shared by both
     organs, so neighbouring organs fit without gaps or overlaps. The shared mesh is
-    smoothed once with ``vtkWindowedSincPolyDataFilter`` (a low-pass filter that,
-    unlike the surface-nets built-in smoother, does not shrink small organs), then
-    split per organ. A wall face is oriented from the lower to the higher label, so
-    it points *into* the higher-labelled organ; those faces are flipped for that
-    organ, giving every organ outward-facing triangles.
+    smoothed once with a windowed-sinc low-pass filter (Taubin's, Nuttall window, as
+    VTK's ``vtkWindowedSincPolyDataFilter``; unlike the surface-nets built-in
+    smoother it does not shrink small organs), run here over the smoothing stencils
+    that the surface-nets pass builds, then split per organ. A wall face points out
+    of the first of its two ``BoundaryLabels`` and *into* the second; those faces
+    are flipped for the second organ, giving every organ outward-facing triangles.
+    The NumPy stages (split, measurements, normals) run on all cores.
 ``"flying_edges"``
     Per label, ``vtkDiscreteFlyingEdges3D`` on the label's bounding box (plus one
-    voxel of padding), then the same smoothing. Every surface is closed, but
-    neighbours are smoothed independently, so their walls no longer coincide.
+    voxel of padding), then ``vtkWindowedSincPolyDataFilter`` with the same
+    settings. Every surface is closed, but neighbours are smoothed independently, so
+    their walls no longer coincide.
 
 Both build surfaces in voxel-index space and map them with the full affine
 (origin, spacing, direction cosines); the triangle winding is reversed when the
@@ -33,7 +36,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -501,6 +506,55 @@ class OrganSurface:
         }
 
 
+def _n_threads() -> int:
+    """CPU cores this process may use (at most 8)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(n, 8))
+
+
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
+_WORKER_PREFIX = "twin3d-surfaces"
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Worker threads for the NumPy stages (NumPy releases the GIL in the kernels used here).
+
+    A forked child gets a fresh pool (the parent's threads do not exist there).
+    """
+    global _POOL
+    if _POOL is None or _POOL[0] != os.getpid():
+        _POOL = (os.getpid(), ThreadPoolExecutor(_n_threads(), thread_name_prefix=_WORKER_PREFIX))
+    return _POOL[1]
+
+
+def _in_worker() -> bool:
+    return threading.current_thread().name.startswith(_WORKER_PREFIX)
+
+
+def _row_chunks(n: int, min_rows: int = 100_000, cuts: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """Split ``range(n)`` into one contiguous chunk per thread (none smaller than ``min_rows``).
+
+    With ``cuts`` (sorted allowed boundaries, e.g. the first cell of every wall) the
+    chunk boundaries snap to them.
+    """
+    k = max(1, min(_n_threads(), n // max(min_rows, 1)))
+    bounds = np.linspace(0, n, k + 1).round().astype(np.int64)
+    if cuts is not None and k > 1:
+        bounds[1:-1] = cuts[np.clip(np.searchsorted(cuts, bounds[1:-1]), 0, len(cuts) - 1)]
+        bounds = np.unique(bounds)
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+def _run_chunks(fn: Callable[[int, int], Any], chunks: list[tuple[int, int]]) -> list[Any]:
+    """``[fn(a, b) for a, b in chunks]``, on the worker threads (in order; serially inside a worker)."""
+    if len(chunks) <= 1 or _in_worker():
+        return [fn(a, b) for a, b in chunks]
+    return list(_pool().map(lambda ab: fn(*ab), chunks))
+
+
 def _enable_smp() -> None:
     """Use all cores in VTK's threaded filters unless the user chose a backend."""
     from vtkmodules.vtkCommonCore import vtkSMPTools
@@ -517,9 +571,14 @@ def _label_counts(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if hi == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     if hi < 1 << 16:
-        counts = np.zeros(hi + 1, np.int64)
-        for plane in arr:  # slab-wise: bincount converts to intp, keep that small
-            counts += np.bincount(plane.ravel(), minlength=hi + 1)
+
+        def count(a: int, b: int) -> np.ndarray:
+            c = np.zeros(hi + 1, np.int64)
+            for plane in arr[a:b]:  # plane by plane: bincount converts to intp, keep that small
+                c += np.bincount(plane.ravel(), minlength=hi + 1)
+            return c
+
+        counts = sum(_run_chunks(count, _row_chunks(len(arr), min_rows=8)))
         ids = np.flatnonzero(counts)
         ids = ids[ids != 0]
         return ids.astype(np.int64), counts[ids]
@@ -529,9 +588,16 @@ def _label_counts(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _crop_box(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Bounding box ``[lo, hi)`` of the non-zero voxels of a 3D array (two passes over it)."""
-    ij = arr.any(axis=2)
-    ranges = [np.flatnonzero(ij.any(axis=1)), np.flatnonzero(ij.any(axis=0)), np.flatnonzero(arr.any(axis=(0, 1)))]
+    """Bounding box ``[lo, hi)`` of the non-zero voxels of a 3D array (two passes over it, threaded)."""
+
+    def project(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+        part = arr[a:b]
+        return part.any(axis=2), part.any(axis=(0, 1))
+
+    parts = _run_chunks(project, _row_chunks(len(arr), min_rows=8))
+    ij = np.concatenate([p[0] for p in parts])
+    k_any = np.logical_or.reduce([p[1] for p in parts])
+    ranges = [np.flatnonzero(ij.any(axis=1)), np.flatnonzero(ij.any(axis=0)), np.flatnonzero(k_any)]
     lo = np.array([r[0] for r in ranges])
     hi = np.array([r[-1] + 1 for r in ranges])
     return lo, hi
@@ -540,7 +606,11 @@ def _crop_box(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _padded_fortran(sub: np.ndarray, dtype: np.dtype | None = None) -> np.ndarray:
     """``sub`` with one voxel of zeros on every side, in Fortran order (VTK's x-fastest layout)."""
     out = np.zeros(tuple(s + 2 for s in sub.shape), dtype=dtype or sub.dtype, order="F")
-    out[1:-1, 1:-1, 1:-1] = sub
+
+    def copy(a: int, b: int) -> None:  # k-slabs: contiguous in the Fortran-ordered output
+        out[1:-1, 1:-1, 1 + a : 1 + b] = sub[:, :, a:b]
+
+    _run_chunks(copy, _row_chunks(sub.shape[2], min_rows=4))
     return out
 
 
@@ -573,15 +643,111 @@ def _windowed_sinc(poly, iterations: int, passband: float):
     return ws.GetOutput()
 
 
+#: Nuttall window terms (4-term, continuous first derivative), the default window of
+#: VTK's windowed-sinc filter; its half-window is applied to the Chebyshev terms.
+_NUTTALL = (0.355768, 0.487396, 0.144232, 0.012604)
+
+
+def _sinc_coefficients(iterations: int, passband: float) -> np.ndarray:
+    """Chebyshev coefficients of the windowed-sinc low-pass filter (Taubin, Zhang & Golub 1996).
+
+    The filter acts on the spectrum of ``M = (I + W) / 2`` (``W`` = neighbour
+    average): with ``M``'s eigenvalues written as ``cos(theta)``, the ideal low pass
+    keeps ``theta < theta_pb`` where ``cos(theta_pb) = 1 - passband / 2``. Its
+    Fourier-Chebyshev series is truncated to ``iterations`` terms and tapered with a
+    Nuttall half-window; the cut-off is then shifted (Newton on the offset) so that
+    the filter passes exactly 1 at the pass band, which keeps low frequencies -- an
+    organ's size and shape -- at scale.
+    """
+    n = int(iterations)
+    i = np.arange(n + 1, dtype=np.float64)
+    x = np.pi * i / (n + 1)
+    window = sum(a * np.cos(k * x) for k, a in enumerate(_NUTTALL))
+    theta_pb = float(np.arccos(1.0 - 0.5 * passband))
+    at_pb = np.cos(i * theta_pb)  # T_i at the pass band
+    safe_i = np.maximum(i, 1.0)
+
+    def series(t: float) -> tuple[np.ndarray, np.ndarray]:
+        c = np.where(i == 0, t / np.pi, 2.0 * np.sin(i * t) / (safe_i * np.pi)) * window
+        dc = np.where(i == 0, 1.0 / np.pi, 2.0 * np.cos(i * t) / np.pi) * window
+        return c, dc
+
+    offset = 0.0
+    for _ in range(100):
+        c, dc = series(theta_pb + offset)
+        err = float(c @ at_pb) - 1.0
+        if abs(err) < 1e-12 or n < 2:
+            break
+        offset -= err / float(dc @ at_pb)
+    return c
+
+
+def _windowed_sinc_stencils(points: np.ndarray, stencils, iterations: int, passband: float) -> np.ndarray:
+    """Windowed-sinc smoothing of ``points`` (float32, N x 3) over the given smoothing stencils.
+
+    ``stencils`` (a vtkCellArray: the neighbours of every point) come from the
+    surface-nets pass; one neighbour average ``W x`` is one pass of VTK's threaded
+    ``vtkConstrainedSmoothingFilter`` (relaxation 1, unconstrained). The Chebyshev
+    recurrence ``x_{i+1} = 2 M x_i - x_{i-1}`` with ``M = (I + W) / 2`` and the filter
+    sum ``sum_i c_i x_i`` run here in float32 about the centroid, split over threads.
+    """
+    from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
+    from vtkmodules.vtkCommonCore import vtkPoints
+    from vtkmodules.vtkCommonDataModel import vtkPolyData
+    from vtkmodules.vtkFiltersCore import vtkConstrainedSmoothingFilter
+
+    if stencils.GetNumberOfCells() != len(points):
+        raise RuntimeError(f"smoothing stencils for {stencils.GetNumberOfCells()} points, mesh has {len(points)}")
+    coeffs = _sinc_coefficients(iterations, passband).astype(np.float32)
+    avg = vtkConstrainedSmoothingFilter()
+    avg.SetSmoothingStencils(stencils)
+    avg.SetNumberOfIterations(1)
+    avg.SetRelaxationFactor(1.0)
+    avg.SetConstraintStrategyToConstraintDistance()
+    avg.SetConstraintDistance(1e30)
+    holder = vtkPolyData()
+
+    def neighbour_mean(x: np.ndarray) -> np.ndarray:
+        pts = vtkPoints()
+        pts.SetData(numpy_to_vtk(x, deep=False))
+        holder.SetPoints(pts)
+        avg.SetInputData(holder)
+        avg.Modified()
+        avg.Update()
+        # the filter makes new output points on every update; the view keeps them alive
+        return vtk_to_numpy(avg.GetOutput().GetPoints().GetData())
+
+    centre = points.mean(axis=0, dtype=np.float64).astype(np.float32)
+    x0 = points - centre
+    x1 = neighbour_mean(x0)
+    x1 += x0
+    x1 *= 0.5
+    out = x0 * coeffs[0]
+    tmp = np.empty_like(x0)
+    out += np.multiply(x1, coeffs[1], out=tmp)
+    chunks = _row_chunks(len(points))
+    for c in coeffs[2:]:
+        x2 = neighbour_mean(x1)
+
+        def step(a: int, b: int, x0=x0, x1=x1, x2=x2, c=c) -> None:  # x2 = W x1 + x1 - x0; out += c x2
+            y = x2[a:b]
+            y += x1[a:b]
+            y -= x0[a:b]
+            out[a:b] += np.multiply(y, c, out=tmp[a:b])
+
+        _run_chunks(step, chunks)
+        x0, x1 = x1, x2
+    out += centre
+    return out
+
+
 def _poly_arrays(poly) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Points (float64), cell offsets and connectivity of a vtkPolyData's polygons."""
+    """Points (a copy, the filter's precision), cell offsets and connectivity (views, 32 or 64 bit)."""
     from vtkmodules.util.numpy_support import vtk_to_numpy
 
     pts = vtk_to_numpy(poly.GetPoints().GetData()).copy() if poly.GetPoints() else np.zeros((0, 3), np.float32)
     polys = poly.GetPolys()
-    offsets = vtk_to_numpy(polys.GetOffsetsArray()).astype(np.int64, copy=False)
-    conn = vtk_to_numpy(polys.GetConnectivityArray()).astype(np.int64, copy=False)
-    return pts, offsets, conn
+    return pts, vtk_to_numpy(polys.GetOffsetsArray()), vtk_to_numpy(polys.GetConnectivityArray())
 
 
 def _triangles(points: np.ndarray, offsets: np.ndarray, conn: np.ndarray) -> tuple[np.ndarray, int]:
@@ -594,24 +760,32 @@ def _triangles(points: np.ndarray, offsets: np.ndarray, conn: np.ndarray) -> tup
     if sizes.size == 0:
         return np.zeros((0, 3), np.int32), 1
     if np.all(sizes == 3):
-        return conn.reshape(-1, 3).astype(np.int32), 1
+        return conn.reshape(-1, 3).astype(np.int32, copy=False), 1
     if np.all(sizes == 4):
-        q = conn.reshape(-1, 4).astype(np.int32)
-        p = points.astype(np.float32, copy=False)
-        d = p[q[:, 0]] - p[q[:, 2]]
-        d02 = np.einsum("ij,ij->i", d, d)
-        d = p[q[:, 1]] - p[q[:, 3]]
-        use02 = d02 <= np.einsum("ij,ij->i", d, d)
-        # quad (0,1,2,3) -> (0,1,2)+(0,2,3) or (0,1,3)+(1,2,3): same winding either way
-        tris = np.empty((len(q), 2, 3), np.int32)
-        tris[:, 0, 0] = q[:, 0]
-        tris[:, 0, 1] = q[:, 1]
-        tris[:, 0, 2] = np.where(use02, q[:, 2], q[:, 3])
-        tris[:, 1, 0] = np.where(use02, q[:, 0], q[:, 1])
-        tris[:, 1, 1] = q[:, 2]
-        tris[:, 1, 2] = q[:, 3]
-        return tris.reshape(-1, 3), 2
+        return _split_quads(points, conn.reshape(-1, 4).astype(np.int32, copy=False)), 2
     raise RuntimeError(f"unexpected polygon sizes {np.unique(sizes).tolist()} from a VTK filter (expected triangles or quads)")
+
+
+def _split_quads(points: np.ndarray, quads: np.ndarray) -> np.ndarray:
+    """Quads ``(a, b, c, d)`` -> two triangles each, cut along the shorter diagonal, same winding."""
+    tris = np.empty((len(quads), 6), np.int32)
+    p = np.asarray(points, dtype=np.float32)
+
+    def split(a: int, b: int) -> None:
+        q = quads[a:b].astype(np.intp)
+        d = p.take(q[:, 0], axis=0)
+        d -= p.take(q[:, 2], axis=0)
+        e = p.take(q[:, 1], axis=0)
+        e -= p.take(q[:, 3], axis=0)
+        use13 = np.einsum("ij,ij->i", d, d) > np.einsum("ij,ij->i", e, e)
+        t = tris[a:b]
+        # (a, b, c) + (a, c, d), or (a, b, d) + (b, c, d) where b-d is the shorter diagonal
+        t[:, 0], t[:, 1], t[:, 4], t[:, 5] = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
+        t[:, 2] = np.where(use13, q[:, 3], q[:, 2])
+        t[:, 3] = np.where(use13, q[:, 1], q[:, 0])
+
+    _run_chunks(split, _row_chunks(len(quads)))
+    return tris.reshape(-1, 3)
 
 
 def _decimate_pro(points: np.ndarray, tris: np.ndarray, reduction: float, *, keep_boundary: bool):
@@ -637,14 +811,43 @@ def _decimate_pro(points: np.ndarray, tris: np.ndarray, reduction: float, *, kee
 
 @dataclass
 class _SharedMesh:
-    """Output of the multi-label surface-nets pass (index space)."""
+    """Output of the multi-label surface-nets pass, in label-map index coordinates.
 
-    points: np.ndarray  # smoothed vertices, label-map index coordinates
-    raw: np.ndarray | None  # vertices before smoothing, padded-crop coordinates (add ``offset``)
-    offset: np.ndarray
-    tris: np.ndarray  # int32 triangles, ``per`` consecutive ones per cell
+    Cells are grouped by wall: the cells ``starts[w]:starts[w + 1]`` (``per``
+    triangles each, so triangles ``per * starts[w]:per * starts[w + 1]``) separate
+    the labels ``walls[w] = (inside, outside)``; their triangles face away from
+    ``inside`` (outward for it, inward for ``outside``, which may be 0 = background).
+    """
+
+    points: np.ndarray  # float32, smoothed
+    raw: np.ndarray | None  # float32, before smoothing (None when not smoothed)
+    tris: np.ndarray  # int32 triangles
     per: int
-    pairs: np.ndarray  # (label0, label1) per cell; faces are oriented from label0 to label1
+    starts: np.ndarray  # int64, n_walls + 1
+    walls: np.ndarray  # int64 (n_walls, 2) label values
+
+
+def _group_by_wall(pairs: np.ndarray, n_cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Order that groups cells by their (label0, label1) pair; returns ``(order, starts, walls)``."""
+    if n_cells == 0:
+        return np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros((0, 2), np.int64)
+    if pairs.dtype.itemsize <= 2:  # 8/16-bit labels index the key directly
+        a, b = pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
+        hi = int(max(a.max(), b.max())) + 1
+    else:  # wide label values: number the labels present first
+        uniq, inv = np.unique(pairs, return_inverse=True)
+        inv = inv.reshape(-1, 2)
+        a, b, hi = inv[:, 0].astype(np.int64), inv[:, 1].astype(np.int64), len(uniq)
+    key = a * hi + b
+    # 16-bit keys sort with numpy's radix sort
+    sort_key = key.astype(np.uint16) if hi * hi <= 1 << 16 else key
+    order = np.argsort(sort_key, kind="stable")
+    key_sorted = key[order]
+    first = np.flatnonzero(np.r_[True, key_sorted[1:] != key_sorted[:-1]])
+    starts = np.r_[first, n_cells].astype(np.int64)
+    cells = order[first]
+    walls = np.stack([pairs[cells, 0], pairs[cells, 1]], axis=1).astype(np.int64)
+    return order, starts, walls
 
 
 def _surface_nets(
@@ -663,98 +866,51 @@ def _surface_nets(
     sn.SetBackgroundLabel(0)
     for i, lab in enumerate(labels):
         sn.SetLabel(i, float(lab))
-    sn.SmoothingOff()  # its constrained smoother shrinks small organs; windowed sinc below
-    sn.SetOutputMeshTypeToQuads()  # smoothing quads is cheaper; split into triangles afterwards
+    if iterations > 0:
+        # Its own (constrained Laplacian) smoother shrinks small organs, so it runs one
+        # pass that moves nothing (relaxation 0) only to build the smoothing stencils;
+        # the windowed sinc below uses them.
+        sn.SmoothingOn()
+        sn.SetNumberOfIterations(1)
+        sn.SetRelaxationFactor(0.0)
+    else:
+        sn.SmoothingOff()
+    sn.SetOutputMeshTypeToQuads()  # fewer cells to sort; triangulated afterwards
     sn.Update()
     poly = sn.GetOutput()
     advance(1, step="surface nets")
-    raw = None
-    if iterations > 0 and poly.GetNumberOfPoints():
-        raw = vtk_to_numpy(poly.GetPoints().GetData())  # a view: the filter output stays referenced
-        poly = _windowed_sinc(poly, iterations, passband)
-        advance(1, step="smoothing")
     points, offsets, conn = _poly_arrays(poly)
+    points = points.astype(np.float32, copy=False)
+    raw = None
+    if iterations > 0 and len(points):
+        raw = points
+        points = _windowed_sinc_stencils(raw, sn.GetSmoother().GetSmoothingStencils(), iterations, passband)
+        advance(1, step="smoothing")
     pairs = vtk_to_numpy(poly.GetCellData().GetArray("BoundaryLabels")).reshape(-1, 2)
-    tris, per = _triangles(points, offsets, conn)
+    sizes = np.diff(offsets)
+    if sizes.size and not np.all(sizes == 4):
+        raise RuntimeError(f"unexpected polygon sizes {np.unique(sizes).tolist()} from vtkSurfaceNets3D (expected quads)")
+    order, starts, walls = _group_by_wall(pairs, len(sizes))
+    quads = conn.reshape(-1, 4)[order]
+    tris, per = _split_quads(points, quads), 2
     if decimate:
-        # Per wall (pair of labels) with its border vertices kept: walls stay shared.
-        key = pairs[:, 0].astype(np.int64) * (int(labels.max()) + 1) + pairs[:, 1]
-        order = np.argsort(key, kind="stable")
-        key_s = key[order]
-        starts = np.flatnonzero(np.r_[True, key_s[1:] != key_s[:-1]])
-        ends = np.r_[starts[1:], len(key_s)]
-        tris3 = tris.reshape(-1, per, 3)
-        new_tris, new_pairs = [], []
+        # Per wall, with its border vertices kept: neighbours still share their walls.
+        new_tris, new_starts = [], [0]
         lut = np.empty(len(points), np.int64)
-        for a, b in zip(starts, ends):
-            sel = order[a:b]
-            t = tris3[sel].reshape(-1, 3)
+        for w in range(len(walls)):
+            t = tris[per * starts[w] : per * starts[w + 1]]
             used = np.unique(t)
             lut[used] = np.arange(len(used))
             dt = _decimate_pro(points[used], lut[t], decimate, keep_boundary=True)
             new_tris.append(used[dt].astype(np.int32))
-            new_pairs.append(np.repeat(pairs[sel[:1]], len(dt), axis=0))
-        tris, pairs, per = np.concatenate(new_tris), np.concatenate(new_pairs), 1
+            new_starts.append(new_starts[-1] + len(dt))
+        tris, starts, per = np.concatenate(new_tris), np.asarray(new_starts, np.int64), 1
         advance(1, step="decimation")
-    points += lo - 1  # padded-crop index -> label map index
-    return _SharedMesh(points, raw, lo - 1, tris, per, pairs)
-
-
-def _shared_measures(
-    world: np.ndarray, tris: np.ndarray, per: int, k0: np.ndarray, k1: np.ndarray, nb: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per-label volume, area and volume moment of the shared mesh, each triangle measured once.
-
-    A cell (``per`` triangles) counts with its own orientation for label index ``k0``
-    and reversed for ``k1`` (bin ``nb - 1`` collects the background). Returns ``(ref,
-    volume, area, moment, cross)``: moments are about ``ref``; ``cross`` is twice each
-    triangle's area-weighted normal.
-    """
-    ref = world.mean(axis=0, dtype=np.float64)  # shift for accuracy; results do not depend on it
-    # Per-triangle terms in float32, structure-of-arrays, in place: this is memory-bound and
-    # float32 halves the traffic; sums are accumulated in float64 by bincount (relative
-    # error of the organ volumes ~1e-7).
-    t0, t1, t2 = (np.ascontiguousarray(tris[:, i]) for i in range(3))
-    comps = []
-    for c in range(3):
-        x = (world[:, c] - ref[c]).astype(np.float32)
-        p0 = x.take(t0)
-        e1 = x.take(t1)
-        e1 -= p0
-        e2 = x.take(t2)
-        e2 -= p0
-        comps.append((p0, e1, e2))
-    (x0, ex1, ex2), (y0, ey1, ey2), (z0, ez1, ez2) = comps
-    cross = np.empty((len(tris), 3), np.float32)
-    np.multiply(ey1, ez2, out=cross[:, 0])
-    cross[:, 0] -= ez1 * ey2
-    np.multiply(ez1, ex2, out=cross[:, 1])
-    cross[:, 1] -= ex1 * ez2
-    np.multiply(ex1, ey2, out=cross[:, 2])
-    cross[:, 2] -= ey1 * ex2
-    cx, cy, cz = cross[:, 0], cross[:, 1], cross[:, 2]
-    area = np.sqrt(cx * cx + cy * cy + cz * cz)
-    area *= 0.5
-    tet = x0 * cx  # signed volume of (ref, v0, v1, v2), times 6
-    tet += y0 * cy
-    tet += z0 * cz
-    tet /= 6.0
-    quarter = tet / 4.0
-    moments = []  # tet volume x tet centroid
-    for p0, e1, e2 in comps:
-        m = p0 * 3.0
-        m += e1
-        m += e2
-        m *= quarter
-        moments.append(m)
-    del comps, x0, ex1, ex2, y0, ey1, ey2, z0, ez1, ez2, quarter
-    if per > 1:  # per cell
-        tet, area = tet.reshape(-1, per).sum(1), area.reshape(-1, per).sum(1)
-        moments = [m.reshape(-1, per).sum(1) for m in moments]
-    vol = np.bincount(k0, tet, nb) - np.bincount(k1, tet, nb)
-    areas = np.bincount(k0, area, nb) + np.bincount(k1, area, nb)
-    mom = np.stack([np.bincount(k0, m, nb) - np.bincount(k1, m, nb) for m in moments], 1)
-    return ref, vol, areas, mom, cross
+    shift = (lo - 1).astype(np.float32)  # padded-crop index -> label map index
+    points += shift
+    if raw is not None:
+        raw = raw + shift
+    return _SharedMesh(points, raw, tris, per, starts, walls)
 
 
 #: A smoothed organ keeping less than this share of its voxel volume is too small for
@@ -763,11 +919,87 @@ def _shared_measures(
 MIN_SMOOTHED_VOLUME_RATIO = 0.5
 
 
+def _wall_measures(world: np.ndarray, tris: np.ndarray, tri_starts: np.ndarray):
+    """Per wall: signed volume, area and volume moment (about ``ref``) of its triangles.
+
+    Returns ``(ref, volume, area, moment, cross)``; ``cross`` (float32) is twice each
+    triangle's area-weighted normal. Volumes and moments are those of the cones from
+    ``ref`` (the point mean), so they add up to an organ's over its closed surface.
+    Per-triangle terms are float32 (memory-bound); the sums are float64. Runs on all
+    cores, each thread on a run of whole walls.
+    """
+    ref = world.mean(axis=0, dtype=np.float64)
+    cols = [np.ascontiguousarray(world[:, c]) - np.float32(ref[c]) for c in range(3)]
+    cross = np.empty((len(tris), 3), np.float32)
+    n_walls = len(tri_starts) - 1
+
+    def measure(a: int, b: int):
+        t = tris[a:b].astype(np.intp)
+        comps = []
+        for x in cols:
+            p0 = x.take(t[:, 0])
+            e1 = x.take(t[:, 1])
+            e1 -= p0
+            e2 = x.take(t[:, 2])
+            e2 -= p0
+            comps.append((p0, e1, e2))
+        (x0, ex1, ex2), (y0, ey1, ey2), (z0, ez1, ez2) = comps
+        cr = cross[a:b]
+        np.multiply(ey1, ez2, out=cr[:, 0])
+        cr[:, 0] -= ez1 * ey2
+        np.multiply(ez1, ex2, out=cr[:, 1])
+        cr[:, 1] -= ex1 * ez2
+        np.multiply(ex1, ey2, out=cr[:, 2])
+        cr[:, 2] -= ey1 * ex2
+        cx, cy, cz = cr[:, 0], cr[:, 1], cr[:, 2]
+        area = cx * cx
+        area += cy * cy
+        area += cz * cz
+        np.sqrt(area, out=area)
+        tet = x0 * cx  # 6 x signed volume of (ref, v0, v1, v2)
+        tet += y0 * cy
+        tet += z0 * cz
+        w0, w1 = np.searchsorted(tri_starts, [a, b])  # chunks start and end on wall starts
+        idx = tri_starts[w0:w1] - a
+        sums = [np.add.reduceat(tet, idx, dtype=np.float64), np.add.reduceat(area, idx, dtype=np.float64)]
+        for p0, e1, e2 in comps:  # 24 x tet volume x tet centroid (about ref)
+            m = p0 * 3.0
+            m += e1
+            m += e2
+            m *= tet
+            sums.append(np.add.reduceat(m, idx, dtype=np.float64))
+        return w0, w1, sums
+
+    vol, areas, mom = np.zeros(n_walls), np.zeros(n_walls), np.zeros((n_walls, 3))
+    if len(tris):
+        for w0, w1, sums in _run_chunks(measure, _row_chunks(len(tris), cuts=tri_starts[:-1])):
+            vol[w0:w1] = sums[0] / 6.0
+            areas[w0:w1] = sums[1] / 2.0
+            mom[w0:w1] = np.stack(sums[2:], axis=1) / 24.0
+    return ref, vol, areas, mom, cross
+
+
+def _vertex_sums(n_points: int, tris: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Sum ``values`` (one row per triangle) onto the triangles' vertices."""
+    out = np.zeros((n_points, values.shape[1]))
+    corners = [np.ascontiguousarray(tris[:, k], dtype=np.intp) for k in range(3)]
+
+    def column(c: int, _: int) -> None:
+        col = values[:, c].astype(np.float64)  # bincount's weight type
+        out[:, c] = sum(np.bincount(k, col, n_points) for k in corners)
+
+    if len(values) >= 100_000:
+        _run_chunks(column, [(c, c + 1) for c in range(values.shape[1])])
+    else:
+        for c in range(values.shape[1]):
+            column(c, c + 1)
+    return out
+
+
 def _shared_organs(
     world: np.ndarray,
-    tris: np.ndarray,
-    per: int,
-    pairs: np.ndarray,
+    mesh: _SharedMesh,
+    mirrored: bool,
     present: np.ndarray,
     selected: np.ndarray,
     *,
@@ -776,64 +1008,111 @@ def _shared_organs(
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray, float, float, np.ndarray]]:
     """Measure and split the shared multi-label mesh.
 
-    ``world`` are the world-space points, ``tris`` the triangles (``per`` per cell)
-    oriented from ``pairs[:, 0]`` towards ``pairs[:, 1]`` in world space. Every
-    triangle is measured once; a wall counts with its own orientation for the first
-    label and reversed for the second. With ``raw_world`` (returns the points before
-    smoothing) and ``voxel_mm3`` (voxel volume per label of ``present``), organs that
-    smoothing collapsed get their unsmoothed vertices back. Yields, per selected
-    label, ``(label, points, outward faces, vertex normals, volume mm^3, area mm^2,
-    volume centroid)``.
+    ``world`` are the world-space points of ``mesh``; ``mirrored``: the affine
+    mirrors, so every triangle faces the other way in world space. Every triangle is
+    measured once; a wall counts with its own orientation for the organ it faces
+    away from and reversed for the other. With ``raw_world`` (returns the points
+    before smoothing) and ``voxel_mm3`` (voxel volume per label of ``present``),
+    organs that smoothing collapsed get their unsmoothed vertices back. Yields, per
+    selected label, ``(label, points, outward faces, vertex normals, volume mm^3,
+    area mm^2, volume centroid)``.
     """
     n_lab = len(present)
-    lut = np.full(int(max(present.max(), pairs.max())) + 1, n_lab, np.int64)  # background -> spare bin
+    tris, per, starts = mesh.tris, mesh.per, mesh.starts
+    tri_starts = starts * per
+    lut = np.full(int(max(present.max(), mesh.walls.max())) + 1, n_lab, np.int64)  # background -> spare bin
     lut[present] = np.arange(n_lab)
-    k0, k1 = lut[pairs[:, 0]], lut[pairs[:, 1]]
+    out_k, in_k = lut[mesh.walls[:, 0]], lut[mesh.walls[:, 1]]
+    if mirrored:  # in world space the triangles face away from the second label
+        out_k, in_k = in_k, out_k
     nb = n_lab + 1
-    ref, vol, areas, mom, cross = _shared_measures(world, tris, per, k0, k1, nb)
-    tris3 = tris.reshape(-1, per, 3)
+
+    def per_organ(ref, vol_w, area_w, mom_w):
+        vol = np.bincount(out_k, vol_w, nb) - np.bincount(in_k, vol_w, nb)
+        area = np.bincount(out_k, area_w, nb) + np.bincount(in_k, area_w, nb)
+        mom = np.stack([np.bincount(out_k, m, nb) - np.bincount(in_k, m, nb) for m in mom_w.T], 1)
+        return vol, area, mom
+
+    ref, vol_w, area_w, mom_w, cross = _wall_measures(world, tris, tri_starts)
+    vol, areas, mom = per_organ(ref, vol_w, area_w, mom_w)
     if raw_world is not None and voxel_mm3 is not None:
         collapsed = np.zeros(nb, bool)
         collapsed[:n_lab] = vol[:n_lab] < MIN_SMOOTHED_VOLUME_RATIO * voxel_mm3
         if collapsed.any():
-            restore = np.unique(tris3[collapsed[k0] | collapsed[k1]])
+            walls = np.flatnonzero(collapsed[out_k] | collapsed[in_k])
+            restore = np.unique(np.concatenate([tris[tri_starts[w] : tri_starts[w + 1]].ravel() for w in walls]))
             world = world.copy()
             world[restore] = raw_world()[restore]
-            ref, vol, areas, mom, cross = _shared_measures(world, tris, per, k0, k1, nb)
-    cross3 = cross.reshape(-1, per, 3)
+            ref, vol_w, area_w, mom_w, cross = _wall_measures(world, tris, tri_starts)
+            vol, areas, mom = per_organ(ref, vol_w, area_w, mom_w)
 
-    n = len(pairs)
-    k = np.concatenate([k0, k1])
-    sort_dtype = np.uint16 if nb < 1 << 16 else np.int64  # 16-bit keys: numpy uses a radix sort
-    order = np.argsort(k.astype(sort_dtype), kind="stable")
-    k_sorted = k[order]
-    starts = np.searchsorted(k_sorted, np.arange(n_lab), side="left")
-    ends = np.searchsorted(k_sorted, np.arange(n_lab), side="right")
-    mark = np.zeros(len(world), bool)
-    lut_pts = np.empty(len(world), np.int64)
-    for label in selected:
+    # Vertex normals. A vertex on one wall only gets +/- the sum over all its triangles;
+    # vertices where walls meet (junctions) are summed per organ from that organ's faces.
+    n_pts = len(world)
+    tri_wall = np.repeat(np.arange(len(out_k), dtype=np.int32), np.diff(tri_starts))
+    vertex_wall = np.zeros(n_pts, np.int32)  # one of the vertex's walls (any one will do)
+    junction = np.zeros(n_pts, bool)
+    on_junction = np.empty(len(tris), bool)
+    chunks = _row_chunks(len(tris))
+
+    def label_vertices(a: int, b: int) -> None:
+        for c in range(3):
+            vertex_wall[tris[a:b, c]] = tri_wall[a:b]
+
+    def find_junctions(a: int, b: int) -> None:  # a vertex with triangles on two walls
+        for c in range(3):
+            corner = tris[a:b, c]
+            junction[corner[vertex_wall[corner] != tri_wall[a:b]]] = True
+
+    def touch_junctions(a: int, b: int) -> None:
+        np.any(junction[tris[a:b]], axis=1, out=on_junction[a:b])
+
+    for stage in (label_vertices, find_junctions, touch_junctions):
+        _run_chunks(stage, chunks)
+    total = _vertex_sums(n_pts, tris, cross).astype(np.float32)
+    vertex_out = out_k[vertex_wall]  # the organ a one-wall vertex's sum is outward for
+
+    def organ(label: int):
         i = int(lut[label])
-        entries = order[starts[i] : ends[i]]
-        second = entries >= n
-        cells = np.where(second, entries - n, entries)
-        faces = tris3[cells]
-        faces[second] = faces[second][..., ::-1]
-        faces = faces.reshape(-1, 3)
-        fn = cross3[cells]
-        fn[second] *= -1.0
-        fn = fn.reshape(-1, 3)
-        if faces.size * 16 < len(world):  # small organ: sorting its few indices is cheaper
-            used = np.unique(faces)
-        else:
-            mark[:] = False
-            mark[faces.ravel()] = True
-            used = np.flatnonzero(mark)
-        lut_pts[used] = np.arange(len(used))
-        faces = lut_pts[faces]
-        normals = _vertex_normals(len(used), faces, fn)
+        fwd = np.flatnonzero(out_k == i)
+        rev = np.flatnonzero(in_k == i)
+        spans = [(tri_starts[w], tri_starts[w + 1]) for w in fwd] + [(tri_starts[w], tri_starts[w + 1]) for w in rev]
+        parts = [tris[a:b] for a, b in spans[: len(fwd)]] + [tris[a:b, ::-1] for a, b in spans[len(fwd) :]]
+        faces = np.concatenate(parts) if parts else np.zeros((0, 3), np.int32)
+        if len(faces) == 0:
+            return int(label), np.zeros((0, 3), world.dtype), faces, np.zeros((0, 3), np.float32), 0.0, 0.0, np.full(3, np.nan)
+        lo, hi = int(faces.min()), int(faces.max()) + 1
+        shifted = faces - np.int32(lo)
+        mark = np.zeros(hi - lo, bool)
+        mark[shifted.ravel()] = True
+        used_w = np.flatnonzero(mark)
+        lut_w = np.empty(hi - lo, np.int32)
+        lut_w[used_w] = np.arange(len(used_w), dtype=np.int32)
+        local = lut_w[shifted]
+        used = used_w + lo
+        normals = total[used]
+        normals[vertex_out[used] != i] *= -1.0
+        # junction vertices: from this organ's own faces only
+        jt = np.concatenate([np.flatnonzero(on_junction[a:b]) + a for a, b in spans]) if spans else np.zeros(0, np.int64)
+        if len(jt):
+            sign = np.ones(len(jt), np.float32)
+            n_jt_fwd = int(sum(np.count_nonzero(on_junction[a:b]) for a, b in spans[: len(fwd)]))
+            sign[n_jt_fwd:] = -1.0
+            jverts = junction[used]
+            acc = _vertex_sums(len(used), lut_w[tris[jt] - np.int32(lo)], cross[jt] * sign[:, None])
+            normals[jverts] = acc[jverts]
+        norm = np.sqrt(np.einsum("ij,ij->i", normals, normals))
+        norm[norm == 0] = 1.0
+        normals /= norm[:, None]
         v = float(vol[i])
         centroid = ref + mom[i] / v if v != 0 else np.full(3, np.nan)
-        yield int(label), world[used], faces, normals, v, float(areas[i]), centroid
+        return int(label), world[used], local, normals, v, float(areas[i]), centroid
+
+    if len(selected) > 1 and _n_threads() > 1 and not _in_worker():
+        yield from _pool().map(organ, selected)
+    else:
+        for label in selected:
+            yield organ(label)
 
 
 def _flying_edges(
@@ -1049,15 +1328,14 @@ def labelmap_to_surfaces(
             shared = _surface_nets(arr, present, iterations, passband, decimate, advance)
             lin32, shift32 = lin.T.astype(np.float32), shift.astype(np.float32)
             world = shared.points @ lin32 + shift32
-            tris = shared.tris[:, ::-1] if mirrored else shared.tris
             raw = shared.raw
 
             def raw_world() -> np.ndarray:
-                return (raw + shared.offset) @ lin32 + shift32
+                return raw @ lin32 + shift32
 
             voxel_mm3 = counts * lm.voxel_volume_mm3
             for item in _shared_organs(
-                world, tris, shared.per, shared.pairs, present, selected,
+                world, shared, mirrored, present, selected,
                 voxel_mm3=voxel_mm3, raw_world=None if raw is None else raw_world,
             ):
                 s = make(*item)
