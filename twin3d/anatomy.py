@@ -1093,11 +1093,11 @@ def _shared_organs(
         normals = total[used]
         normals[vertex_out[used] != i] *= -1.0
         # junction vertices: from this organ's own faces only
-        jt = np.concatenate([np.flatnonzero(on_junction[a:b]) + a for a, b in spans]) if spans else np.zeros(0, np.int64)
+        per_span = [np.flatnonzero(on_junction[a:b]) + a for a, b in spans]
+        jt = np.concatenate(per_span) if per_span else np.zeros(0, np.int64)
         if len(jt):
             sign = np.ones(len(jt), np.float32)
-            n_jt_fwd = int(sum(np.count_nonzero(on_junction[a:b]) for a, b in spans[: len(fwd)]))
-            sign[n_jt_fwd:] = -1.0
+            sign[sum(len(j) for j in per_span[: len(fwd)]) :] = -1.0  # reversed walls
             jverts = junction[used]
             acc = _vertex_sums(len(used), lut_w[tris[jt] - np.int32(lo)], cross[jt] * sign[:, None])
             normals[jverts] = acc[jverts]
