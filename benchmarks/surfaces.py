@@ -228,15 +228,11 @@ def gap_check(meshes: dict[int, pv.PolyData], walls: dict[tuple[int, int], np.nd
 
 
 # --------------------------------------------------------------------------- main
-def median_time(fn, repeat: int):
-    """Median wall and CPU seconds (CPU: all threads of this process) over ``repeat`` runs."""
-    times, cpu, result = [], [], None
-    for _ in range(repeat):
-        t0, c0 = time.perf_counter(), time.process_time()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return statistics.median(times), statistics.median(cpu), times, result
+def timed(fn):
+    """``(wall seconds, CPU seconds of all threads of this process, result)`` of one call."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    result = fn()
+    return time.perf_counter() - t0, time.process_time() - c0, result
 
 
 def main() -> None:
@@ -277,11 +273,21 @@ def main() -> None:
     for _, fn in methods:  # warm-up on the small grid (imports, thread pool)
         fn(small)
 
+    # Interleaved rounds (every method once per round): slow drifts of this shared
+    # machine's speed then hit all methods alike instead of whichever ran at the time.
+    wall = {name: [] for name, _ in methods}
+    cpu = {name: [] for name, _ in methods}
+    results = {}
+    for _ in range(args.repeat):
+        for name, fn in methods:
+            w, c, results[name] = timed(lambda: fn(lm))
+            wall[name].append(w)
+            cpu[name].append(c)
     rows = []
-    for name, fn in methods:
-        med, cpu, times, res = median_time(lambda: fn(lm), args.repeat)
-        rows.append((name, med, cpu, {k: as_outward_mesh(m) for k, m in res.items()}))
-        print(f"  {name}: {', '.join(f'{t:.2f}' for t in times)} s wall")
+    for name, _ in methods:
+        meshes = {k: as_outward_mesh(m) for k, m in results.pop(name).items()}
+        rows.append((name, statistics.median(wall[name]), statistics.median(cpu[name]), meshes))
+        print(f"  {name}: {', '.join(f'{t:.2f}' for t in wall[name])} s wall")
 
     walls = wall_samples(lm, args.wall_samples)
     liver = 5  # TotalSegmentator id
@@ -308,7 +314,7 @@ def main() -> None:
     load1 = os.getloadavg()
     print()
     print(
-        f"Medians of {args.repeat} runs each; 'vs ours' = median / twin3d default median (wall clock; CPU = "
+        f"Medians of {args.repeat} interleaved runs each; 'vs ours' = median / twin3d default median (wall clock; CPU = "
         f"seconds of all threads of the process, less sensitive to other load). liver dV / dC: enclosed "
         f"volume error and volume-centroid distance vs the voxels. Gap check on {gc['pairs']} neighbouring organ "
         f"pairs, {gc['samples']} wall points. Load average at end {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}."

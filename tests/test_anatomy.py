@@ -509,12 +509,10 @@ def test_windowed_sinc_agrees_with_vtk_filter():
     assert volumes[0] == pytest.approx((labels > 0).sum(), rel=0.01)  # no shrinking
 
 
-@pytest.mark.parametrize("mirror", [False, True])
-def test_real_ct_vertex_normals_are_each_organs_own(seg, mirror):
+def assert_own_vertex_normals(surfaces) -> None:
     """Normals = normalised sum of the organ's own outward face normals at every vertex
     (at junctions, where walls of several organs meet, only that organ's faces)."""
-    vol = seg.flip(0) if mirror else seg
-    for s in labelmap_to_surfaces(vol, "totalsegmentator").values():
+    for s in surfaces.values():
         p, f = np.asarray(s.mesh.points, float), s.mesh.regular_faces
         fn = np.cross(p[f[:, 1]] - p[f[:, 0]], p[f[:, 2]] - p[f[:, 0]])
         ref = np.zeros_like(p)
@@ -523,3 +521,77 @@ def test_real_ct_vertex_normals_are_each_organs_own(seg, mirror):
         ref /= np.linalg.norm(ref, axis=1, keepdims=True)
         got = np.asarray(s.mesh.point_data["Normals"], float)
         assert np.einsum("ij,ij->i", got, ref).min() > 0.999, s.name
+        assert np.isin(np.arange(len(p)), f).all(), s.name  # no unused vertices
+
+
+@pytest.mark.parametrize("mirror", [False, True])
+def test_real_ct_vertex_normals_are_each_organs_own(seg, mirror):
+    assert_own_vertex_normals(labelmap_to_surfaces(seg.flip(0) if mirror else seg, "totalsegmentator"))
+
+
+@pytest.mark.parametrize("mirror", [False, True])
+def test_vertex_normals_at_three_organ_junctions(mirror):
+    """Three touching organs (junction curves and corners): each keeps its own normals."""
+    a = ball((24, 22, 20), np.array([8.0, 11.0, 10.0]), 6.0, label=1)
+    ball(a.shape, np.array([15.0, 11.0, 10.0]), 6.0, label=2, out=a)
+    a[10:20, 4:18, 12:18] = 3
+    affine = np.diag([0.8, -0.9, 1.2, 1.0]) if mirror else np.diag([0.8, 0.9, 1.2, 1.0])
+    out = labelmap_to_surfaces(Volume(a, affine), {1: "a", 2: "b", 3: "c"})
+    assert sorted(out) == ["a", "b", "c"]
+    assert_own_vertex_normals(out)
+    for s in out.values():
+        assert signed_volume(s.mesh) > 0
+        assert s.volume_ml == pytest.approx(signed_volume(s.mesh) / 1000.0, rel=1e-6)
+
+
+# --------------------------------------------------------------------------- compiled kernels
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.int64])
+@pytest.mark.parametrize("view", ["c", "flipped", "transposed"])
+def test_scan_labels_counts_and_box(dtype, view):
+    """One pass: label ids, voxel counts and the non-zero bounding box, for any layout."""
+    from twin3d.anatomy import _scan_labels
+
+    rng = np.random.default_rng(3)
+    a = np.zeros((40, 23, 17), dtype)
+    a[5:33, 2:20, 4:16] = rng.choice(np.array([0, 1, 2, 7, 300 if dtype != np.uint8 else 9], dtype), (28, 18, 12))
+    a[5, 2, 4] = a[32, 19, 15] = 2  # box corners
+    a = {"c": a, "flipped": a[::-1, :, ::-1], "transposed": a.transpose(2, 0, 1)}[view]
+    ids, counts, lo, hi = _scan_labels(a)
+    u, c = np.unique(a, return_counts=True)
+    assert ids.tolist() == u[u != 0].tolist() and counts.tolist() == c[u != 0].tolist()
+    nz = np.nonzero(a)
+    assert lo.tolist() == [int(v.min()) for v in nz] and hi.tolist() == [int(v.max()) + 1 for v in nz]
+    assert _scan_labels(np.zeros((3, 4, 5), dtype))[0].size == 0
+
+
+def test_split_quads_cuts_the_shorter_diagonal_keeping_the_winding():
+    from twin3d.anatomy import _split_quads
+
+    # quad 0: diagonal 0-2 shorter; quad 1: diagonal 1-3 shorter (a kite)
+    pts = np.array([[0, 0, 0], [2, 0, 0], [2, 1, 0], [-0.5, 1, 0], [5, 0, 0], [6, 1.5, 0], [5, 3, 0], [4, 1.5, 0]], np.float32)
+    quads = np.array([[0, 1, 2, 3], [4, 5, 6, 7]], np.int32)
+    tris = _split_quads(pts, quads)
+    assert tris.tolist() == [[0, 1, 2], [0, 2, 3], [4, 5, 7], [5, 6, 7]]
+    normals = np.cross(pts[tris[:, 1]] - pts[tris[:, 0]], pts[tris[:, 2]] - pts[tris[:, 0]])
+    assert (normals[:, 2] > 0).all()  # same winding as the quads (counter-clockwise in xy)
+    assert _split_quads(pts, quads, np.array([1, 0])).tolist() == [[4, 5, 7], [5, 6, 7], [0, 1, 2], [0, 2, 3]]
+
+
+def test_wall_measures_against_a_closed_sphere():
+    """Per-wall sums of volume, area and moment add up to the closed surface's own."""
+    from twin3d.anatomy import _point_mean, _wall_measures
+
+    sphere = pv.Sphere(radius=3.0, center=(10.0, -4.0, 2.5), theta_resolution=40, phi_resolution=30)
+    pts = np.asarray(sphere.points, np.float32)
+    tris = sphere.regular_faces.astype(np.int32)
+    starts = np.array([0, 100, 101, 900, len(tris)])  # four "walls"
+    ref, vol, area, mom, cross = _wall_measures(pts, tris, starts)
+    assert ref == pytest.approx(pts.astype(float).mean(axis=0), abs=1e-6)
+    assert _point_mean(pts) == pytest.approx(ref)
+    assert vol.sum() == pytest.approx(sphere.volume, rel=1e-6)
+    assert area.sum() == pytest.approx(sphere.area, rel=1e-6)
+    assert ref + mom.sum(axis=0) / vol.sum() == pytest.approx([10.0, -4.0, 2.5], abs=1e-5)
+    p = pts.astype(float)
+    expected = np.cross(p[tris[:, 1]] - p[tris[:, 0]], p[tris[:, 2]] - p[tris[:, 0]])
+    assert np.abs(cross - expected).max() < 1e-4
+    assert area[1] == pytest.approx(0.5 * np.linalg.norm(expected[100]), rel=1e-6)

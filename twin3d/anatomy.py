@@ -19,7 +19,9 @@ Methods
     that the surface-nets pass builds, then split per organ. A wall face points out
     of the first of its two ``BoundaryLabels`` and *into* the second; those faces
     are flipped for the second organ, giving every organ outward-facing triangles.
-    The NumPy stages (split, measurements, normals) run on all cores.
+    The per-vertex and per-triangle stages (label scan, smoothing, split,
+    measurements, per-organ assembly with normals) are compiled numba kernels
+    (:mod:`twin3d._surface_kernels`) run on all cores.
 ``"flying_edges"``
     Per label, ``vtkDiscreteFlyingEdges3D`` on the label's bounding box (plus one
     voxel of padding), then ``vtkWindowedSincPolyDataFilter`` with the same
@@ -565,63 +567,70 @@ def _enable_smp() -> None:
         vtkSMPTools.SetBackend("STDThread")
 
 
-def _label_counts(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Label ids present (excluding 0) and their voxel counts."""
-    hi = int(arr.max()) if arr.size else 0
-    if hi == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    if hi < 1 << 16:
+def _scan_labels(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Label ids present (excluding 0), their voxel counts, and the ``[lo, hi)`` box of
+    the non-zero voxels (one threaded pass; ``lo = hi = 0`` when all are background)."""
+    from . import _surface_kernels as K
 
-        def count(a: int, b: int) -> np.ndarray:
-            c = np.zeros(hi + 1, np.int64)
-            for plane in arr[a:b]:  # plane by plane: bincount converts to intp, keep that small
-                c += np.bincount(plane.ravel(), minlength=hi + 1)
-            return c
+    hi_value = int(arr.max()) if arr.size else 0
+    if hi_value == 0:
+        z = np.zeros(3, np.int64)
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), z, z
+    if hi_value >= 1 << 20:  # very wide ids: count with a sort, box from the mask
+        ids, counts = np.unique(arr, return_counts=True)
+        keep = ids != 0
+        nz = np.nonzero(arr)
+        return (
+            ids[keep].astype(np.int64), counts[keep].astype(np.int64),
+            np.array([v.min() for v in nz]), np.array([v.max() + 1 for v in nz]),
+        )
+    big = np.iinfo(np.int64).max
 
-        counts = sum(_run_chunks(count, _row_chunks(len(arr), min_rows=8)))
-        ids = np.flatnonzero(counts)
-        ids = ids[ids != 0]
-        return ids.astype(np.int64), counts[ids]
-    ids, counts = np.unique(arr, return_counts=True)
-    keep = ids != 0
-    return ids[keep].astype(np.int64), counts[keep].astype(np.int64)
+    def scan(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+        counts = np.zeros(hi_value + 1, np.int64)
+        box = np.array([big, -1, big, -1, big, -1], np.int64)
+        K.scan_labels(arr, a, b, counts, box)
+        return counts, box
 
-
-def _crop_box(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Bounding box ``[lo, hi)`` of the non-zero voxels of a 3D array (two passes over it, threaded)."""
-
-    def project(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
-        part = arr[a:b]
-        return part.any(axis=2), part.any(axis=(0, 1))
-
-    parts = _run_chunks(project, _row_chunks(len(arr), min_rows=8))
-    ij = np.concatenate([p[0] for p in parts])
-    k_any = np.logical_or.reduce([p[1] for p in parts])
-    ranges = [np.flatnonzero(ij.any(axis=1)), np.flatnonzero(ij.any(axis=0)), np.flatnonzero(k_any)]
-    lo = np.array([r[0] for r in ranges])
-    hi = np.array([r[-1] + 1 for r in ranges])
-    return lo, hi
+    parts = _run_chunks(scan, _row_chunks(len(arr), min_rows=8))
+    counts = sum(p[0] for p in parts)
+    boxes = np.stack([p[1] for p in parts])
+    lo, hi = boxes[:, 0::2].min(axis=0), boxes[:, 1::2].max(axis=0)
+    ids = np.flatnonzero(counts)
+    ids = ids[ids != 0]
+    return ids.astype(np.int64), counts[ids], lo, hi
 
 
-def _padded_fortran(sub: np.ndarray, dtype: np.dtype | None = None) -> np.ndarray:
-    """``sub`` with one voxel of zeros on every side, in Fortran order (VTK's x-fastest layout)."""
-    out = np.zeros(tuple(s + 2 for s in sub.shape), dtype=dtype or sub.dtype, order="F")
+def _padded(sub: np.ndarray, dtype: np.dtype | None = None, order: Literal["C", "F"] = "F") -> np.ndarray:
+    """``sub`` with one voxel of zeros on every side, in ``order`` (copied in threaded slabs)."""
+    out = np.zeros(tuple(s + 2 for s in sub.shape), dtype=dtype or sub.dtype, order=order)
+    axis = 2 if order == "F" else 0  # slabs along the slowest axis are contiguous in ``out``
 
-    def copy(a: int, b: int) -> None:  # k-slabs: contiguous in the Fortran-ordered output
-        out[1:-1, 1:-1, 1 + a : 1 + b] = sub[:, :, a:b]
+    def copy(a: int, b: int) -> None:
+        src = [slice(None)] * 3
+        dst = [slice(1, -1)] * 3
+        src[axis], dst[axis] = slice(a, b), slice(1 + a, 1 + b)
+        out[tuple(dst)] = sub[tuple(src)]
 
-    _run_chunks(copy, _row_chunks(sub.shape[2], min_rows=4))
+    _run_chunks(copy, _row_chunks(sub.shape[axis], min_rows=4))
     return out
 
 
-def _image_data(arr_f: np.ndarray):
-    """A vtkImageData (unit spacing, origin 0) whose point scalars view ``arr_f``."""
+def _image_data(arr: np.ndarray):
+    """A vtkImageData (unit spacing, origin 0) whose point scalars view ``arr``.
+
+    VTK's x axis is the array's fastest axis: axis 0 of a Fortran-ordered array,
+    axis 2 of a C-ordered one (then VTK's (x, y, z) = array indices (k, j, i)).
+    """
     from vtkmodules.util.numpy_support import numpy_to_vtk
     from vtkmodules.vtkCommonDataModel import vtkImageData
 
+    fortran = arr.flags.f_contiguous
+    if not (fortran or arr.flags.c_contiguous):
+        raise RuntimeError("_image_data needs a contiguous array")
     img = vtkImageData()
-    img.SetDimensions(*arr_f.shape)
-    flat = arr_f.ravel(order="F")
+    img.SetDimensions(*(arr.shape if fortran else arr.shape[::-1]))
+    flat = arr.ravel(order="F" if fortran else "C")
     scal = numpy_to_vtk(flat, deep=False)
     scal.SetName("labels")
     img.GetPointData().SetScalars(scal)  # numpy_to_vtk keeps a reference to ``flat``
@@ -686,58 +695,38 @@ def _windowed_sinc_stencils(points: np.ndarray, stencils, iterations: int, passb
     """Windowed-sinc smoothing of ``points`` (float32, N x 3) over the given smoothing stencils.
 
     ``stencils`` (a vtkCellArray: the neighbours of every point) come from the
-    surface-nets pass; one neighbour average ``W x`` is one pass of VTK's threaded
-    ``vtkConstrainedSmoothingFilter`` (relaxation 1, unconstrained). The Chebyshev
-    recurrence ``x_{i+1} = 2 M x_i - x_{i-1}`` with ``M = (I + W) / 2`` and the filter
-    sum ``sum_i c_i x_i`` run here in float32 about the centroid, split over threads.
+    surface-nets pass; ``W`` averages each point's neighbours. The filter
+    ``sum_i c_i T_i(M) x`` with ``M = (I + W) / 2`` is evaluated with Clenshaw's
+    recurrence ``b_k = c_k x + 2 M b_{k+1} - b_{k+2}`` in float32 about the centroid
+    (one compiled pass over the mesh per coefficient, split over threads).
     """
-    from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
-    from vtkmodules.vtkCommonCore import vtkPoints
-    from vtkmodules.vtkCommonDataModel import vtkPolyData
-    from vtkmodules.vtkFiltersCore import vtkConstrainedSmoothingFilter
+    from vtkmodules.util.numpy_support import vtk_to_numpy
 
-    if stencils.GetNumberOfCells() != len(points):
-        raise RuntimeError(f"smoothing stencils for {stencils.GetNumberOfCells()} points, mesh has {len(points)}")
+    from . import _surface_kernels as K
+
+    n = len(points)
+    if stencils.GetNumberOfCells() != n:
+        raise RuntimeError(f"smoothing stencils for {stencils.GetNumberOfCells()} points, mesh has {n}")
+    offsets = vtk_to_numpy(stencils.GetOffsetsArray())
+    neighbours = vtk_to_numpy(stencils.GetConnectivityArray())
+    if len(neighbours) < np.iinfo(np.int32).max:  # half the index traffic of VTK's 64-bit ids
+        neighbours = neighbours.astype(np.int32)
+    sizes = np.diff(offsets)
+    sizes = sizes.astype(np.uint8) if sizes.max(initial=0) < 256 else sizes.astype(np.int64)
     coeffs = _sinc_coefficients(iterations, passband).astype(np.float32)
-    avg = vtkConstrainedSmoothingFilter()
-    avg.SetSmoothingStencils(stencils)
-    avg.SetNumberOfIterations(1)
-    avg.SetRelaxationFactor(1.0)
-    avg.SetConstraintStrategyToConstraintDistance()
-    avg.SetConstraintDistance(1e30)
-    holder = vtkPolyData()
+    centre = _point_mean(points).astype(np.float32)
+    x = np.asarray(points, np.float32) - centre
+    b1, b2 = np.zeros_like(x), np.zeros_like(x)
+    chunks = _row_chunks(n)
 
-    def neighbour_mean(x: np.ndarray) -> np.ndarray:
-        pts = vtkPoints()
-        pts.SetData(numpy_to_vtk(x, deep=False))
-        holder.SetPoints(pts)
-        avg.SetInputData(holder)
-        avg.Modified()
-        avg.Update()
-        # the filter makes new output points on every update; the view keeps them alive
-        return vtk_to_numpy(avg.GetOutput().GetPoints().GetData())
+    def sweep(kernel, *args) -> None:
+        _run_chunks(lambda a, b: kernel(sizes, int(offsets[a]), neighbours, x, *args, a, b), chunks)
 
-    centre = points.mean(axis=0, dtype=np.float64).astype(np.float32)
-    x0 = points - centre
-    x1 = neighbour_mean(x0)
-    x1 += x0
-    x1 *= 0.5
-    out = x0 * coeffs[0]
-    tmp = np.empty_like(x0)
-    out += np.multiply(x1, coeffs[1], out=tmp)
-    chunks = _row_chunks(len(points))
-    for c in coeffs[2:]:
-        x2 = neighbour_mean(x1)
-
-        def step(a: int, b: int, x0=x0, x1=x1, x2=x2, c=c) -> None:  # x2 = W x1 + x1 - x0; out += c x2
-            y = x2[a:b]
-            y += x1[a:b]
-            y -= x0[a:b]
-            out[a:b] += np.multiply(y, c, out=tmp[a:b])
-
-        _run_chunks(step, chunks)
-        x0, x1 = x1, x2
-    out += centre
+    for c in coeffs[:0:-1]:  # k = n .. 1
+        sweep(K.clenshaw_step, b1, b2, c)
+        b1, b2 = b2, b1
+    out = np.empty_like(x)
+    sweep(K.clenshaw_final, b1, b2, coeffs[0], centre, out)
     return out
 
 
@@ -766,26 +755,16 @@ def _triangles(points: np.ndarray, offsets: np.ndarray, conn: np.ndarray) -> tup
     raise RuntimeError(f"unexpected polygon sizes {np.unique(sizes).tolist()} from a VTK filter (expected triangles or quads)")
 
 
-def _split_quads(points: np.ndarray, quads: np.ndarray) -> np.ndarray:
-    """Quads ``(a, b, c, d)`` -> two triangles each, cut along the shorter diagonal, same winding."""
-    tris = np.empty((len(quads), 6), np.int32)
-    p = np.asarray(points, dtype=np.float32)
+def _split_quads(points: np.ndarray, quads: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
+    """Quads ``(a, b, c, d)`` (taken in ``order``) -> two triangles each, cut along the
+    shorter diagonal, same winding."""
+    from . import _surface_kernels as K
 
-    def split(a: int, b: int) -> None:
-        q = quads[a:b].astype(np.intp)
-        d = p.take(q[:, 0], axis=0)
-        d -= p.take(q[:, 2], axis=0)
-        e = p.take(q[:, 1], axis=0)
-        e -= p.take(q[:, 3], axis=0)
-        use13 = np.einsum("ij,ij->i", d, d) > np.einsum("ij,ij->i", e, e)
-        t = tris[a:b]
-        # (a, b, c) + (a, c, d), or (a, b, d) + (b, c, d) where b-d is the shorter diagonal
-        t[:, 0], t[:, 1], t[:, 4], t[:, 5] = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
-        t[:, 2] = np.where(use13, q[:, 3], q[:, 2])
-        t[:, 3] = np.where(use13, q[:, 1], q[:, 0])
-
-    _run_chunks(split, _row_chunks(len(quads)))
-    return tris.reshape(-1, 3)
+    if order is None:
+        order = np.arange(len(quads), dtype=np.int64)
+    tris = np.empty((2 * len(order), 3), np.int32)
+    _run_chunks(lambda a, b: K.split_quads(points, quads, order, tris, a, b), _row_chunks(len(order)))
+    return tris
 
 
 def _decimate_pro(points: np.ndarray, tris: np.ndarray, reduction: float, *, keep_boundary: bool):
@@ -811,16 +790,19 @@ def _decimate_pro(points: np.ndarray, tris: np.ndarray, reduction: float, *, kee
 
 @dataclass
 class _SharedMesh:
-    """Output of the multi-label surface-nets pass, in label-map index coordinates.
+    """Output of the multi-label surface-nets pass.
 
-    Cells are grouped by wall: the cells ``starts[w]:starts[w + 1]`` (``per``
-    triangles each, so triangles ``per * starts[w]:per * starts[w + 1]``) separate
-    the labels ``walls[w] = (inside, outside)``; their triangles face away from
+    Points are in VTK's frame of the padded crop; ``to_index`` (4 x 4) maps them to
+    label-map voxel indices. Cells are grouped by wall: the cells
+    ``starts[w]:starts[w + 1]`` (``per`` triangles each, so triangles
+    ``per * starts[w]:per * starts[w + 1]``) separate the labels
+    ``walls[w] = (inside, outside)``; in VTK's frame their triangles face away from
     ``inside`` (outward for it, inward for ``outside``, which may be 0 = background).
     """
 
     points: np.ndarray  # float32, smoothed
     raw: np.ndarray | None  # float32, before smoothing (None when not smoothed)
+    to_index: np.ndarray  # float64 4 x 4
     tris: np.ndarray  # int32 triangles
     per: int
     starts: np.ndarray  # int64, n_walls + 1
@@ -851,15 +833,24 @@ def _group_by_wall(pairs: np.ndarray, n_cells: int) -> tuple[np.ndarray, np.ndar
 
 
 def _surface_nets(
-    arr: np.ndarray, labels: np.ndarray, iterations: int, passband: float, decimate: float | None, advance
+    arr: np.ndarray,
+    labels: np.ndarray,
+    box: tuple[np.ndarray, np.ndarray],
+    iterations: int,
+    passband: float,
+    decimate: float | None,
+    advance,
 ) -> _SharedMesh:
-    """One multi-label surface-nets pass over the cropped label map, smoothed once."""
+    """One multi-label surface-nets pass over the label map cropped to ``box`` (``[lo, hi)``
+    around the non-zero voxels), smoothed once."""
     from vtkmodules.util.numpy_support import vtk_to_numpy
     from vtkmodules.vtkFiltersCore import vtkSurfaceNets3D
 
-    lo, hi = _crop_box(arr)
+    lo, hi = box
     sub = arr[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
-    padded = _padded_fortran(sub)
+    # C order: a plain slab copy (a Fortran-ordered copy transposes); VTK then sees
+    # the axes reversed, which ``to_index`` undoes.
+    padded = _padded(sub, order="C")
     img = _image_data(padded)
     sn = vtkSurfaceNets3D()
     sn.SetInputData(img)
@@ -887,12 +878,12 @@ def _surface_nets(
         points = _windowed_sinc_stencils(raw, sn.GetSmoother().GetSmoothingStencils(), iterations, passband)
         advance(1, step="smoothing")
     pairs = vtk_to_numpy(poly.GetCellData().GetArray("BoundaryLabels")).reshape(-1, 2)
-    sizes = np.diff(offsets)
-    if sizes.size and not np.all(sizes == 4):
+    n_cells = len(offsets) - 1
+    if n_cells and poly.GetPolys().IsHomogeneous() != 4:
+        sizes = np.diff(offsets)
         raise RuntimeError(f"unexpected polygon sizes {np.unique(sizes).tolist()} from vtkSurfaceNets3D (expected quads)")
-    order, starts, walls = _group_by_wall(pairs, len(sizes))
-    quads = conn.reshape(-1, 4)[order]
-    tris, per = _split_quads(points, quads), 2
+    order, starts, walls = _group_by_wall(pairs, n_cells)
+    tris, per = _split_quads(points, conn.reshape(-1, 4), order), 2
     if decimate:
         # Per wall, with its border vertices kept: neighbours still share their walls.
         new_tris, new_starts = [], [0]
@@ -906,11 +897,11 @@ def _surface_nets(
             new_starts.append(new_starts[-1] + len(dt))
         tris, starts, per = np.concatenate(new_tris), np.asarray(new_starts, np.int64), 1
         advance(1, step="decimation")
-    shift = (lo - 1).astype(np.float32)  # padded-crop index -> label map index
-    points += shift
-    if raw is not None:
-        raw = raw + shift
-    return _SharedMesh(points, raw, tris, per, starts, walls)
+    to_index = np.zeros((4, 4))  # VTK (x, y, z) = padded-crop (k, j, i) -> label map (i, j, k)
+    to_index[[0, 1, 2], [2, 1, 0]] = 1.0
+    to_index[:3, 3] = lo - 1
+    to_index[3, 3] = 1.0
+    return _SharedMesh(points, raw, to_index, tris, per, starts, walls)
 
 
 #: A smoothed organ keeping less than this share of its voxel volume is too small for
@@ -925,75 +916,22 @@ def _wall_measures(world: np.ndarray, tris: np.ndarray, tri_starts: np.ndarray):
     Returns ``(ref, volume, area, moment, cross)``; ``cross`` (float32) is twice each
     triangle's area-weighted normal. Volumes and moments are those of the cones from
     ``ref`` (the point mean), so they add up to an organ's over its closed surface.
-    Per-triangle terms are float32 (memory-bound); the sums are float64. Runs on all
-    cores, each thread on a run of whole walls.
+    One compiled pass (float64 sums), each thread on a run of whole walls.
     """
-    ref = world.mean(axis=0, dtype=np.float64)
-    cols = [np.ascontiguousarray(world[:, c]) - np.float32(ref[c]) for c in range(3)]
+    from . import _surface_kernels as K
+
+    ref = _point_mean(world)
     cross = np.empty((len(tris), 3), np.float32)
     n_walls = len(tri_starts) - 1
-
-    def measure(a: int, b: int):
-        t = tris[a:b].astype(np.intp)
-        comps = []
-        for x in cols:
-            p0 = x.take(t[:, 0])
-            e1 = x.take(t[:, 1])
-            e1 -= p0
-            e2 = x.take(t[:, 2])
-            e2 -= p0
-            comps.append((p0, e1, e2))
-        (x0, ex1, ex2), (y0, ey1, ey2), (z0, ez1, ez2) = comps
-        cr = cross[a:b]
-        np.multiply(ey1, ez2, out=cr[:, 0])
-        cr[:, 0] -= ez1 * ey2
-        np.multiply(ez1, ex2, out=cr[:, 1])
-        cr[:, 1] -= ex1 * ez2
-        np.multiply(ex1, ey2, out=cr[:, 2])
-        cr[:, 2] -= ey1 * ex2
-        cx, cy, cz = cr[:, 0], cr[:, 1], cr[:, 2]
-        area = cx * cx
-        area += cy * cy
-        area += cz * cz
-        np.sqrt(area, out=area)
-        tet = x0 * cx  # 6 x signed volume of (ref, v0, v1, v2)
-        tet += y0 * cy
-        tet += z0 * cz
-        w0, w1 = np.searchsorted(tri_starts, [a, b])  # chunks start and end on wall starts
-        idx = tri_starts[w0:w1] - a
-        sums = [np.add.reduceat(tet, idx, dtype=np.float64), np.add.reduceat(area, idx, dtype=np.float64)]
-        for p0, e1, e2 in comps:  # 24 x tet volume x tet centroid (about ref)
-            m = p0 * 3.0
-            m += e1
-            m += e2
-            m *= tet
-            sums.append(np.add.reduceat(m, idx, dtype=np.float64))
-        return w0, w1, sums
-
-    vol, areas, mom = np.zeros(n_walls), np.zeros(n_walls), np.zeros((n_walls, 3))
+    sums = np.zeros((n_walls, 5))
     if len(tris):
-        for w0, w1, sums in _run_chunks(measure, _row_chunks(len(tris), cuts=tri_starts[:-1])):
-            vol[w0:w1] = sums[0] / 6.0
-            areas[w0:w1] = sums[1] / 2.0
-            mom[w0:w1] = np.stack(sums[2:], axis=1) / 24.0
-    return ref, vol, areas, mom, cross
 
+        def measure(a: int, b: int) -> None:
+            w0, w1 = np.searchsorted(tri_starts, [a, b])  # chunks start and end on wall starts
+            K.wall_sums(world, tris, tri_starts, ref, cross, sums, int(w0), int(w1))
 
-def _vertex_sums(n_points: int, tris: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Sum ``values`` (one row per triangle) onto the triangles' vertices."""
-    out = np.zeros((n_points, values.shape[1]))
-    corners = [np.ascontiguousarray(tris[:, k], dtype=np.intp) for k in range(3)]
-
-    def column(c: int, _: int) -> None:
-        col = values[:, c].astype(np.float64)  # bincount's weight type
-        out[:, c] = sum(np.bincount(k, col, n_points) for k in corners)
-
-    if len(values) >= 100_000:
-        _run_chunks(column, [(c, c + 1) for c in range(values.shape[1])])
-    else:
-        for c in range(values.shape[1]):
-            column(c, c + 1)
-    return out
+        _run_chunks(measure, _row_chunks(len(tris), cuts=tri_starts[:-1]))
+    return ref, sums[:, 0] / 6.0, sums[:, 1] / 2.0, sums[:, 2:] / 24.0, cross
 
 
 def _shared_organs(
@@ -1015,8 +953,11 @@ def _shared_organs(
     before smoothing) and ``voxel_mm3`` (voxel volume per label of ``present``),
     organs that smoothing collapsed get their unsmoothed vertices back. Yields, per
     selected label, ``(label, points, outward faces, vertex normals, volume mm^3,
-    area mm^2, volume centroid)``.
+    area mm^2, volume centroid)``; the vertex normals are each organ's own (at a
+    junction, where walls of several organs meet, only that organ's faces count).
     """
+    from . import _surface_kernels as K
+
     n_lab = len(present)
     tris, per, starts = mesh.tris, mesh.per, mesh.starts
     tri_starts = starts * per
@@ -1046,73 +987,29 @@ def _shared_organs(
             ref, vol_w, area_w, mom_w, cross = _wall_measures(world, tris, tri_starts)
             vol, areas, mom = per_organ(ref, vol_w, area_w, mom_w)
 
-    # Vertex normals. A vertex on one wall only gets +/- the sum over all its triangles;
-    # vertices where walls meet (junctions) are summed per organ from that organ's faces.
-    n_pts = len(world)
-    tri_wall = np.repeat(np.arange(len(out_k), dtype=np.int32), np.diff(tri_starts))
-    vertex_wall = np.zeros(n_pts, np.int32)  # one of the vertex's walls (any one will do)
-    junction = np.zeros(n_pts, bool)
-    on_junction = np.empty(len(tris), bool)
-    chunks = _row_chunks(len(tris))
+    scratch = threading.local()  # per thread: vertex stamp + local-id buffers for organ_mesh
 
-    def label_vertices(a: int, b: int) -> None:
-        for c in range(3):
-            vertex_wall[tris[a:b, c]] = tri_wall[a:b]
-
-    def find_junctions(a: int, b: int) -> None:  # a vertex with triangles on two walls
-        for c in range(3):
-            corner = tris[a:b, c]
-            junction[corner[vertex_wall[corner] != tri_wall[a:b]]] = True
-
-    def touch_junctions(a: int, b: int) -> None:
-        np.any(junction[tris[a:b]], axis=1, out=on_junction[a:b])
-
-    for stage in (label_vertices, find_junctions, touch_junctions):
-        _run_chunks(stage, chunks)
-    total = _vertex_sums(n_pts, tris, cross).astype(np.float32)
-    vertex_out = out_k[vertex_wall]  # the organ a one-wall vertex's sum is outward for
-
-    def organ(label: int):
+    def organ(k: int, label: int):
         i = int(lut[label])
-        fwd = np.flatnonzero(out_k == i)
-        rev = np.flatnonzero(in_k == i)
-        spans = [(tri_starts[w], tri_starts[w + 1]) for w in fwd] + [(tri_starts[w], tri_starts[w + 1]) for w in rev]
-        parts = [tris[a:b] for a, b in spans[: len(fwd)]] + [tris[a:b, ::-1] for a, b in spans[len(fwd) :]]
-        faces = np.concatenate(parts) if parts else np.zeros((0, 3), np.int32)
-        if len(faces) == 0:
-            return int(label), np.zeros((0, 3), world.dtype), faces, np.zeros((0, 3), np.float32), 0.0, 0.0, np.full(3, np.nan)
-        lo, hi = int(faces.min()), int(faces.max()) + 1
-        shifted = faces - np.int32(lo)
-        mark = np.zeros(hi - lo, bool)
-        mark[shifted.ravel()] = True
-        used_w = np.flatnonzero(mark)
-        lut_w = np.empty(hi - lo, np.int32)
-        lut_w[used_w] = np.arange(len(used_w), dtype=np.int32)
-        local = lut_w[shifted]
-        used = used_w + lo
-        normals = total[used]
-        normals[vertex_out[used] != i] *= -1.0
-        # junction vertices: from this organ's own faces only
-        per_span = [np.flatnonzero(on_junction[a:b]) + a for a, b in spans]
-        jt = np.concatenate(per_span) if per_span else np.zeros(0, np.int64)
-        if len(jt):
-            sign = np.ones(len(jt), np.float32)
-            sign[sum(len(j) for j in per_span[: len(fwd)]) :] = -1.0  # reversed walls
-            jverts = junction[used]
-            acc = _vertex_sums(len(used), lut_w[tris[jt] - np.int32(lo)], cross[jt] * sign[:, None])
-            normals[jverts] = acc[jverts]
-        norm = np.sqrt(np.einsum("ij,ij->i", normals, normals))
-        norm[norm == 0] = 1.0
-        normals /= norm[:, None]
+        fwd, rev = np.flatnonzero(out_k == i), np.flatnonzero(in_k == i)
+        walls = np.concatenate([fwd, rev])
+        signs = np.r_[np.ones(len(fwd)), -np.ones(len(rev))].astype(np.float32)
+        if getattr(scratch, "stamp", None) is None:
+            scratch.stamp = np.full(len(world), -1, np.int32)
+            scratch.lut = np.empty(len(world), np.int32)
+        pts, faces, normals = K.organ_mesh(
+            world, tris, cross, tri_starts[walls], tri_starts[walls + 1], signs, scratch.stamp, scratch.lut, k
+        )
         v = float(vol[i])
-        centroid = ref + mom[i] / v if v != 0 else np.full(3, np.nan)
-        return int(label), world[used], local, normals, v, float(areas[i]), centroid
+        centroid = ref + mom[i] / v if v != 0 and len(faces) else np.full(3, np.nan)
+        return int(label), pts, faces, normals, v if len(faces) else 0.0, float(areas[i]), centroid
 
-    if len(selected) > 1 and _n_threads() > 1 and not _in_worker():
-        yield from _pool().map(organ, selected)
+    jobs = list(enumerate(int(v) for v in selected))
+    if len(jobs) > 1 and _n_threads() > 1 and not _in_worker():
+        yield from _pool().map(lambda kl: organ(*kl), jobs)
     else:
-        for label in selected:
-            yield organ(label)
+        for k, label in jobs:
+            yield organ(k, label)
 
 
 def _flying_edges(
@@ -1133,7 +1030,7 @@ def _flying_edges(
         sl = boxes[boxes_for[int(label)] - 1]
         lo = np.array([s.start for s in sl])
         mask = compact[sl] == boxes_for[int(label)]
-        padded = _padded_fortran(mask, np.uint8)
+        padded = _padded(mask, np.uint8, order="F")
         img = _image_data(padded)
         fe = vtkDiscreteFlyingEdges3D()
         fe.SetInputData(img)
@@ -1161,6 +1058,26 @@ def _flying_edges(
                 tris = tris[:, ::-1].copy()
         advance(1, organ=int(label))
         yield int(label), points + (lo - 1), tris
+
+
+def _point_mean(points: np.ndarray) -> np.ndarray:
+    """Mean of the rows of ``points`` (N x 3), float64, threaded."""
+    from . import _surface_kernels as K
+
+    if len(points) == 0:
+        return np.zeros(3)
+    parts = _run_chunks(lambda a, b: K.point_sum(points, a, b), _row_chunks(len(points)))
+    return np.sum(parts, axis=0) / len(points)
+
+
+def _affine_points(points: np.ndarray, lin: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """``points @ lin.T + shift`` (float32 out, float64 maths), threaded."""
+    from . import _surface_kernels as K
+
+    out = np.empty(points.shape, np.float32)
+    lin, shift = np.ascontiguousarray(lin, np.float64), np.ascontiguousarray(shift, np.float64)
+    _run_chunks(lambda a, b: K.affine_points(points, lin, shift, out, a, b), _row_chunks(len(points)))
+    return out
 
 
 def _signed_volume(points: np.ndarray, tris: np.ndarray) -> float:
@@ -1281,7 +1198,7 @@ def labelmap_to_surfaces(
     lm = as_labelmap(labelmap).to_ras()
     tbl = load_label_table(table)
     arr = lm.array
-    present, counts = _label_counts(arr)
+    present, counts, box_lo, box_hi = _scan_labels(arr)
     if present.size == 0:
         raise InputError(
             f"the label map is empty: all {arr.size} voxels are background (0); there are no organs to extract"
@@ -1325,17 +1242,18 @@ def labelmap_to_surfaces(
     if method == "surface_nets":
         total = 1 + (iterations > 0) + (decimate is not None) + len(selected)
         with progress_bar("organ surfaces", total, enabled=progress) as advance:
-            shared = _surface_nets(arr, present, iterations, passband, decimate, advance)
-            lin32, shift32 = lin.T.astype(np.float32), shift.astype(np.float32)
-            world = shared.points @ lin32 + shift32
+            shared = _surface_nets(arr, present, (box_lo, box_hi), iterations, passband, decimate, advance)
+            to_world = affine @ shared.to_index
+            sn_lin, sn_shift = to_world[:3, :3], to_world[:3, 3]
+            world = _affine_points(shared.points, sn_lin, sn_shift)
             raw = shared.raw
 
             def raw_world() -> np.ndarray:
-                return raw @ lin32 + shift32
+                return _affine_points(raw, sn_lin, sn_shift)
 
             voxel_mm3 = counts * lm.voxel_volume_mm3
             for item in _shared_organs(
-                world, shared, mirrored, present, selected,
+                world, shared, bool(np.linalg.det(sn_lin) < 0), present, selected,
                 voxel_mm3=voxel_mm3, raw_world=None if raw is None else raw_world,
             ):
                 s = make(*item)
