@@ -6,7 +6,7 @@
 In one run it prints a table (median seconds; "ours" vs a reference from the same run):
 
 * factory line animation (18 machines, animated risk) at 1280x720 off-screen:
-  frames per second of twin3d's renderer (``twin3d.render.instanced``) vs the plain
+  frames per second of twin3d's renderer (``twin3d.render.renderer``) vs the plain
   pyvista way (one ``add_mesh`` actor per machine, recolored per frame), and of the
   whole ``render_animation`` to MP4 (rendering + H.264 encoding);
 * N machines in a grid (6 equipment kinds, one animated risk value per machine):
@@ -135,8 +135,8 @@ def main() -> None:
 
     os.environ.setdefault("TWIN3D_NO_PROGRESS", "1")
     from twin3d.render.animate import render_animation
-    from twin3d.render.instanced import InstancedRenderer
-    from twin3d.render.offscreen import parse_size
+    from twin3d.render.renderer import InstancedRenderer
+    from twin3d.render.presets import parse_size
     from twin3d.usd import write_usd
 
     size = parse_size(args.size)

@@ -43,6 +43,42 @@ def factory_scene_path() -> Path:
     return REPO / "scenes" / "factory_line.yaml"
 
 
+class CliResult:
+    """What a ``twin3d`` command did: exit code, stdout, stderr (and both as ``output``)."""
+
+    def __init__(self, result):
+        self.exit_code = result.exit_code
+        self.stdout = result.stdout
+        self.stderr = result.stderr
+        self.output = result.stdout + result.stderr
+        self.exception = result.exception
+
+    def __repr__(self) -> str:
+        return f"CliResult(exit_code={self.exit_code}, output={self.output[-2000:]!r})"
+
+
+@pytest.fixture
+def cli():
+    """Run a ``twin3d`` command in this process: ``cli("build", spec, "--out", out)`` -> :class:`CliResult`.
+
+    Uses the real application (:data:`twin3d.cli.app`) through typer's test runner; stdout and
+    stderr are kept apart so tests can check that errors go to stderr.
+    """
+    from typer.testing import CliRunner
+
+    from twin3d.cli import app
+
+    try:
+        runner = CliRunner(mix_stderr=False)
+    except TypeError:  # click >= 8.2 always keeps them apart
+        runner = CliRunner()
+
+    def run(*args, input: str | None = None) -> CliResult:
+        return CliResult(runner.invoke(app, [str(a) for a in args], input=input))
+
+    return run
+
+
 def image_stats(img: np.ndarray) -> dict:
     """Simple content measures of an RGB image."""
     flat = img.reshape(-1, img.shape[-1])[:, :3]

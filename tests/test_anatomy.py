@@ -1,4 +1,7 @@
-"""Label tables, label map -> organ surfaces (real CT + analytic shapes), scene, CLI, spec."""
+"""twin3d.anatomy: label tables, label map -> organ surfaces (real CT + analytic shapes),
+organ scene and files, the ``anatomy`` spec section, and the compiled kernels.
+
+The ``twin3d surfaces`` command is tested in ``test_cli_anatomy.py``."""
 
 from __future__ import annotations
 
@@ -21,7 +24,15 @@ from twin3d.anatomy import (
     organs_to_scene,
     totalsegmentator_table,
 )
-from twin3d.errors import InputError
+from twin3d.anatomy.surfaces import (
+    point_mean,
+    scan_labels,
+    sinc_coefficients,
+    split_quads,
+    wall_measures,
+    windowed_sinc_stencils,
+)
+from twin3d.errors import InputError, MissingFileError, SpecError
 from twin3d.io.volumes import Volume, read_labelmap, write_nifti
 from twin3d.scene import Scene
 
@@ -328,6 +339,7 @@ def test_organs_to_scene(organs):
 
 
 def test_anatomy_spec(ct_dir):
+    """The convenience entry (a section outside a spec file) reads a real label map."""
     scene = Scene("patient", units="mm")
     apply_anatomy_spec(
         {"labelmap": "abdomen_seg_3mm.nii.gz", "labels": "totalsegmentator", "organs": ["liver", "spleen"]},
@@ -335,87 +347,82 @@ def test_anatomy_spec(ct_dir):
         base_dir=ct_dir,
     )
     assert sorted(a.semantic_label for a in scene.assets()) == ["liver", "spleen"]
-    with pytest.raises(InputError, match="anatomy.bogus"):
+    with pytest.raises(SpecError, match="anatomy.bogus: unknown key 'bogus'; valid keys: labelmap"):
         apply_anatomy_spec({"labelmap": "x.nii.gz", "bogus": 1}, scene)
-    with pytest.raises(InputError, match=r"anatomy.organs: \['livr'\]"):
+    with pytest.raises(SpecError, match=r"anatomy.organs: \['livr'\]"):
         apply_anatomy_spec({"labelmap": "abdomen_seg_3mm.nii.gz", "labels": "total", "organs": ["livr"]}, scene, base_dir=ct_dir)
     assert AnatomySpec(labelmap="a.nii.gz").method == "surface_nets"
 
 
-@pytest.fixture()
-def cli():
-    import typer
-    from typer.testing import CliRunner
+def test_anatomy_spec_defaults_are_the_surface_defaults():
+    from typing import get_args
 
-    from twin3d.cli_anatomy import register
+    from twin3d.anatomy import DEFAULT_PASSBAND, SURFACE_METHODS
 
-    app = typer.Typer()
-    register(app)
-
-    @app.callback()
-    def _root():  # keep "surfaces" a sub-command
-        pass
-
-    return app, CliRunner()
+    assert AnatomySpec(labelmap="a.nii.gz").passband == DEFAULT_PASSBAND
+    assert get_args(AnatomySpec.model_fields["method"].annotation) == SURFACE_METHODS
 
 
-def small_seg(tmp_path) -> Path:
+def two_organ_seg(folder: Path) -> Path:
     a = ball((30, 26, 24), np.array([10.0, 13, 12]), 6.0)
     a = ball((30, 26, 24), np.array([19.0, 13, 12]), 5.0, label=3, out=a)
-    return write_nifti(Volume(a, oblique((1.5, 1.5, 2.0))), tmp_path / "seg.nii.gz")
+    return write_nifti(Volume(a, oblique((1.5, 1.5, 2.0))), folder / "seg.nii.gz")
 
 
-def test_cli_surfaces_vtm(tmp_path, cli):
-    app, runner = cli
-    seg = small_seg(tmp_path)
-    out = tmp_path / "out" / "organs.vtm"
-    res = runner.invoke(app, ["surfaces", str(seg), "--out", str(out), "--json"])
-    assert res.exit_code == 0, res.output
-    report = json.loads(res.output)
-    assert [o["name"] for o in report["organs"]] == ["body", "spleen"]
-    mb = pv.read(out)
-    assert list(mb.keys()) == ["body", "spleen"]
-    spleen = mb["spleen"]
-    assert spleen.n_cells > 0
-    assert float(spleen.field_data["volume_ml"][0]) == pytest.approx(report["organs"][1]["volume_ml"], rel=1e-3)
-    assert abs(signed_volume(spleen.triangulate()) / 1000 - report["organs"][1]["volume_ml"]) < 1e-3
+def test_anatomy_section_in_a_spec_file(tmp_path):
+    from twin3d.spec import build_scene
+
+    two_organ_seg(tmp_path / "data")
+    (tmp_path / "data" / "labels.json").write_text(json.dumps({"1": "liver", "3": {"name": "lesion", "color": "#ff0000"}}))
+    spec = tmp_path / "patient.yaml"
+    spec.write_text("name: patient\nunits: mm\nanatomy:\n  labelmap: data/seg.nii.gz\n  labels: data/labels.json\n"
+                    "  opacity: 0.5\n")
+    scene = build_scene(spec)
+    organs = {a.semantic_label: a for a in scene.assets()}
+    assert sorted(organs) == ["lesion", "liver"]
+    assert organs["lesion"].material.base_color == pytest.approx((1.0, 0.0, 0.0))
+    assert organs["liver"].material.opacity == 0.5 and organs["liver"].metadata["volume_ml"] > 0
+    assert scene.metadata["labelmap"] == "data/seg.nii.gz" and scene.metadata["label_table"] == "labels"
 
 
-def test_cli_surfaces_usd(tmp_path, cli):
-    pytest.importorskip("pxr")
-    from pxr import Usd, UsdGeom
+@pytest.mark.parametrize(
+    "section, key",
+    [
+        ("  labelmap: data/missing.nii.gz\n", "anatomy.labelmap"),
+        ("  labelmap: data/seg.nii.gz\n  labels: data/missing_table.json\n", "anatomy.labels"),
+    ],
+)
+def test_anatomy_spec_missing_file_names_the_spec_and_the_key(tmp_path, section, key):
+    from twin3d.spec import build_scene
 
-    app, runner = cli
-    seg = small_seg(tmp_path)
-    table = tmp_path / "labels.json"
-    table.write_text(json.dumps({"1": "liver", "3": {"name": "lesion", "color": "#ff0000"}}))
-    out = tmp_path / "organs.usda"
-    res = runner.invoke(app, ["surfaces", str(seg), "--labels", str(table), "--out", str(out), "-q"])
-    assert res.exit_code == 0, res.output
-    stage = Usd.Stage.Open(str(out))
-    assert UsdGeom.GetStageMetersPerUnit(stage) == pytest.approx(0.001)
-    labels = {}
-    for prim in stage.Traverse():
-        attr = prim.GetAttribute("semantics:labels:class")
-        if attr and attr.HasValue():
-            labels[prim.GetName()] = list(attr.Get())
-    assert labels == {"liver": ["liver"], "lesion": ["lesion"]}
+    two_organ_seg(tmp_path / "data")
+    spec = tmp_path / "patient.yaml"
+    spec.write_text("name: patient\nunits: mm\nanatomy:\n" + section)
+    with pytest.raises(MissingFileError) as err:
+        build_scene(spec)
+    message = str(err.value)
+    assert str(spec) in message and key in message, message
+    assert "missing" in err.value.filename
+    assert isinstance(err.value, FileNotFoundError)
 
 
-def test_cli_surfaces_errors_leave_no_output(tmp_path, cli):
-    app, runner = cli
-    image = write_nifti(Volume(np.linspace(-1, 1, 27).reshape(3, 3, 3), np.eye(4)), tmp_path / "ct.nii.gz")
-    out = tmp_path / "organs.vtm"
-    res = runner.invoke(app, ["surfaces", str(image), "--out", str(out)])
-    assert res.exit_code == 2
-    assert "non-integer values" in res.output and "Traceback" not in res.output
-    assert not out.exists() and not (tmp_path / "organs").exists()
-    res = runner.invoke(app, ["surfaces", str(small_seg(tmp_path)), "--out", str(tmp_path / "organs.stl")])
-    assert res.exit_code == 2 and ".usdc, .usda, .usd, .png, .vtm" in res.output
-    empty = write_nifti(Volume(np.zeros((4, 4, 4), np.uint8), np.eye(4)), tmp_path / "empty.nii.gz")
-    res = runner.invoke(app, ["surfaces", str(empty), "--out", str(out)])
-    assert res.exit_code == 2 and "label map is empty" in res.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ct.nii.gz", "empty.nii.gz", "seg.nii.gz"]
+def test_missing_label_table_and_label_map_files(tmp_path):
+    with pytest.raises(MissingFileError, match="nope.json"):
+        load_label_table(tmp_path / "nope.json")
+    with pytest.raises(MissingFileError, match="nope.nii.gz"):
+        read_labelmap(tmp_path / "nope.nii.gz")
+
+
+def test_write_organs_by_extension(tmp_path):
+    from twin3d.anatomy import OUTPUT_EXTENSIONS, write_organs
+    from twin3d.errors import UnsupportedFormatError
+
+    surfaces = labelmap_to_surfaces(read_labelmap(two_organ_seg(tmp_path)), {1: "a", 3: "b"}, smoothing=False)
+    out = write_organs(surfaces, tmp_path / "organs.vtm")
+    assert list(pv.read(out).keys()) == ["a", "b"] and (tmp_path / "organs").is_dir()
+    with pytest.raises(UnsupportedFormatError, match=", ".join(OUTPUT_EXTENSIONS)):
+        write_organs(surfaces, tmp_path / "organs.stl")
+    assert not (tmp_path / "organs.stl").exists()
 
 
 # --------------------------------------------------------------------------- windowed sinc
@@ -447,9 +454,7 @@ def test_sinc_filter_response():
     """The Chebyshev coefficients realise a low pass: 1 at the pass band, ~1 at 0, ~0 above."""
     from numpy.polynomial import chebyshev
 
-    from twin3d.anatomy import _sinc_coefficients
-
-    c = _sinc_coefficients(20, 0.01)
+    c = sinc_coefficients(20, 0.01)
 
     def response(k):  # eigenvalue k of the Laplacian I - W -> Chebyshev variable 1 - k / 2
         return chebyshev.chebval(1.0 - np.asarray(k) / 2.0, c)
@@ -464,7 +469,6 @@ def test_sinc_filter_response():
 
 def test_windowed_sinc_recurrence_matches_spectral_filter():
     """Our threaded recurrence = the filter applied through the eigen-decomposition of W."""
-    from twin3d.anatomy import _sinc_coefficients, _windowed_sinc_stencils
     from numpy.polynomial import chebyshev
 
     labels = ball((14, 14, 14), np.array([6.5, 6.8, 7.1]), 4.3)
@@ -474,10 +478,10 @@ def test_windowed_sinc_recurrence_matches_spectral_filter():
     rows = np.repeat(np.arange(n), np.diff(offsets))
     w[rows, neighbours] = 1.0 / np.diff(offsets)[rows]
     lam, vec = np.linalg.eig(w)
-    gain = chebyshev.chebval((1.0 + lam) / 2.0, _sinc_coefficients(20, 0.01))
+    gain = chebyshev.chebval((1.0 + lam) / 2.0, sinc_coefficients(20, 0.01))
     centre = pts.mean(axis=0, dtype=np.float64)
     expected = np.real(vec @ (gain[:, None] * np.linalg.solve(vec, pts - centre))) + centre
-    ours = _windowed_sinc_stencils(pts, stencils, 20, 0.01)
+    ours = windowed_sinc_stencils(pts, stencils, 20, 0.01)
     assert np.abs(ours - expected).max() < 1e-3  # voxels; float32 recurrence
 
 
@@ -485,8 +489,6 @@ def test_windowed_sinc_agrees_with_vtk_filter():
     """Same filter family as VTK's vtkWindowedSincPolyDataFilter (Nuttall window, 20 it.)."""
     from vtkmodules.util.numpy_support import vtk_to_numpy
     from vtkmodules.vtkFiltersCore import vtkWindowedSincPolyDataFilter
-
-    from twin3d.anatomy import _windowed_sinc_stencils
 
     labels = ball((26, 26, 26), np.array([12.5, 12.8, 13.1]), 9.0)
     poly, pts, stencils, _, _ = _surface_net_quads(labels)
@@ -497,7 +499,7 @@ def test_windowed_sinc_agrees_with_vtk_filter():
     ws.NormalizeCoordinatesOn()
     ws.Update()
     vtk_pts = vtk_to_numpy(ws.GetOutput().GetPoints().GetData())
-    ours = _windowed_sinc_stencils(pts, stencils, 20, 0.01)
+    ours = windowed_sinc_stencils(pts, stencils, 20, 0.01)
     moved = np.linalg.norm(vtk_pts - pts, axis=1).mean()
     diff = np.linalg.norm(ours - vtk_pts, axis=1)
     assert moved > 0.3  # it does smooth (voxel units) ...
@@ -549,45 +551,39 @@ def test_vertex_normals_at_three_organ_junctions(mirror):
 @pytest.mark.parametrize("view", ["c", "flipped", "transposed"])
 def test_scan_labels_counts_and_box(dtype, view):
     """One pass: label ids, voxel counts and the non-zero bounding box, for any layout."""
-    from twin3d.anatomy import _scan_labels
-
     rng = np.random.default_rng(3)
     a = np.zeros((40, 23, 17), dtype)
     a[5:33, 2:20, 4:16] = rng.choice(np.array([0, 1, 2, 7, 300 if dtype != np.uint8 else 9], dtype), (28, 18, 12))
     a[5, 2, 4] = a[32, 19, 15] = 2  # box corners
     a = {"c": a, "flipped": a[::-1, :, ::-1], "transposed": a.transpose(2, 0, 1)}[view]
-    ids, counts, lo, hi = _scan_labels(a)
+    ids, counts, lo, hi = scan_labels(a)
     u, c = np.unique(a, return_counts=True)
     assert ids.tolist() == u[u != 0].tolist() and counts.tolist() == c[u != 0].tolist()
     nz = np.nonzero(a)
     assert lo.tolist() == [int(v.min()) for v in nz] and hi.tolist() == [int(v.max()) + 1 for v in nz]
-    assert _scan_labels(np.zeros((3, 4, 5), dtype))[0].size == 0
+    assert scan_labels(np.zeros((3, 4, 5), dtype))[0].size == 0
 
 
 def test_split_quads_cuts_the_shorter_diagonal_keeping_the_winding():
-    from twin3d.anatomy import _split_quads
-
     # quad 0: diagonal 0-2 shorter; quad 1: diagonal 1-3 shorter (a kite)
     pts = np.array([[0, 0, 0], [2, 0, 0], [2, 1, 0], [-0.5, 1, 0], [5, 0, 0], [6, 1.5, 0], [5, 3, 0], [4, 1.5, 0]], np.float32)
     quads = np.array([[0, 1, 2, 3], [4, 5, 6, 7]], np.int32)
-    tris = _split_quads(pts, quads)
+    tris = split_quads(pts, quads)
     assert tris.tolist() == [[0, 1, 2], [0, 2, 3], [4, 5, 7], [5, 6, 7]]
     normals = np.cross(pts[tris[:, 1]] - pts[tris[:, 0]], pts[tris[:, 2]] - pts[tris[:, 0]])
     assert (normals[:, 2] > 0).all()  # same winding as the quads (counter-clockwise in xy)
-    assert _split_quads(pts, quads, np.array([1, 0])).tolist() == [[4, 5, 7], [5, 6, 7], [0, 1, 2], [0, 2, 3]]
+    assert split_quads(pts, quads, np.array([1, 0])).tolist() == [[4, 5, 7], [5, 6, 7], [0, 1, 2], [0, 2, 3]]
 
 
 def test_wall_measures_against_a_closed_sphere():
     """Per-wall sums of volume, area and moment add up to the closed surface's own."""
-    from twin3d.anatomy import _point_mean, _wall_measures
-
     sphere = pv.Sphere(radius=3.0, center=(10.0, -4.0, 2.5), theta_resolution=40, phi_resolution=30)
     pts = np.asarray(sphere.points, np.float32)
     tris = sphere.regular_faces.astype(np.int32)
     starts = np.array([0, 100, 101, 900, len(tris)])  # four "walls"
-    ref, vol, area, mom, cross = _wall_measures(pts, tris, starts)
+    ref, vol, area, mom, cross = wall_measures(pts, tris, starts)
     assert ref == pytest.approx(pts.astype(float).mean(axis=0), abs=1e-6)
-    assert _point_mean(pts) == pytest.approx(ref)
+    assert point_mean(pts) == pytest.approx(ref)
     assert vol.sum() == pytest.approx(sphere.volume, rel=1e-6)
     assert area.sum() == pytest.approx(sphere.area, rel=1e-6)
     assert ref + mom.sum(axis=0) / vol.sum() == pytest.approx([10.0, -4.0, 2.5], abs=1e-5)

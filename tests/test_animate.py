@@ -1,4 +1,5 @@
-"""Animations (GIF / MP4 / PNG folders) and the instanced renderer they use."""
+"""Animations (GIF / MP4 / PNG folders). The renderer they use is tested in test_render.py;
+``twin3d render --out movie.gif`` in test_cli_render.py."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from conftest import plain_factory_spec
 
 from twin3d.errors import InputError
 from twin3d.render.animate import frame_indices, render_animation
-from twin3d.render.instanced import InstancedRenderer
-from twin3d.scene import Field, Transform
+from twin3d.render.renderer import InstancedRenderer
+from twin3d.scene import Field
 from twin3d.spec import build_scene
 
 SIZE = (240, 160)
@@ -89,8 +90,6 @@ def test_mp4_reopened_with_frame_count_size_and_motion(tmp_path, animated):
 def test_folder_of_numbered_pngs_and_atomic_replacement(tmp_path, animated, monkeypatch):
     import imageio.v3 as iio
 
-    import twin3d.render.instanced as inst
-
     out = tmp_path / "frames"
     render_animation(animated, out, frames=2, size=SIZE, title=False)
     names = sorted(p.name for p in out.iterdir())
@@ -102,7 +101,7 @@ def test_folder_of_numbered_pngs_and_atomic_replacement(tmp_path, animated, monk
 
     # a run that fails half way leaves the previous outputs untouched and no temporaries
     calls = {"n": 0}
-    real_image = inst.InstancedRenderer.image
+    real_image = InstancedRenderer.image
 
     def failing_image(self):
         calls["n"] += 1
@@ -110,7 +109,7 @@ def test_folder_of_numbered_pngs_and_atomic_replacement(tmp_path, animated, monk
             raise RuntimeError("GPU lost")
         return real_image(self)
 
-    monkeypatch.setattr(inst.InstancedRenderer, "image", failing_image)
+    monkeypatch.setattr(InstancedRenderer, "image", failing_image)
     with pytest.raises(RuntimeError, match="GPU lost"):
         render_animation(animated, out, frames=3, size=SIZE)
     calls["n"] = 0
@@ -127,84 +126,3 @@ def test_folder_of_numbered_pngs_and_atomic_replacement(tmp_path, animated, monk
     with pytest.raises(InputError, match="refusing to replace"):
         render_animation(animated, out, frames=2, size=SIZE)
     assert (out / "notes.txt").read_text() == "mine"
-
-
-def test_cli_render_video(tmp_path, plain_spec):
-    import imageio.v3 as iio
-    from typer.testing import CliRunner
-
-    from twin3d.cli import app
-
-    out = tmp_path / "turn.gif"
-    res = CliRunner().invoke(app, ["render", str(plain_spec), "--out", str(out), "--turntable", "--frames", "3",
-                                   "--size", "160x120"])
-    assert res.exit_code == 0, res.output
-    assert iio.imread(out, index=None).shape[:3] == (3, 120, 160)
-    # a static scene without --turntable: one clear error line, exit 2, no file
-    res = CliRunner().invoke(app, ["render", str(plain_spec), "--out", str(tmp_path / "still.gif")])
-    assert res.exit_code == 2
-    assert "no animated fields" in res.output and "Traceback" not in res.output
-    assert not (tmp_path / "still.gif").exists()
-
-
-def test_instancing_matches_merged_geometry(animated):
-    """GPU instances (quaternion + non-uniform scale) land exactly where merged geometry does."""
-    scene = animated
-    mill = scene.get("cnc_mill_02")
-    old = mill.transform
-    mill.transform = Transform(translate=(5.6, -2.6, 0.0), rotate=(0, 10, 160), scale=(1.2, 0.8, 1.0))
-    try:
-        imgs = {}
-        for mode in ("never", "always"):
-            r = InstancedRenderer(scene, size=(320, 200), instancing=mode, lod=False, color_by="material")
-            try:
-                if mode == "always":
-                    assert r.geometry.instance_sets and not r.geometry.batches
-                else:
-                    assert not r.geometry.instance_sets and r.geometry.batches
-                imgs[mode] = r.image().astype(int)
-            finally:
-                r.close()
-        diff = np.abs(imgs["never"] - imgs["always"]).max(axis=2)
-        assert diff.mean() < 1.0 and (diff > 40).mean() < 0.003
-    finally:
-        mill.transform = old
-
-
-def test_large_grid_uses_instances_and_lod():
-    """400 machines: a few actors, coarse meshes for far machines, exact picking of one instance."""
-    from twin3d.equipment import equipment_asset
-    from twin3d.scene import Scene
-
-    scene = Scene("grid", units="m")
-    g = scene.group("plant")
-    for i in range(400):
-        r, c = divmod(i, 20)
-        g.add(equipment_asset(f"m{i:03d}", ("electric_motor", "centrifugal_pump")[i % 2],
-                              transform=Transform(translate=(c * 3.0, r * 3.0, 0.0))))
-    r = InstancedRenderer(scene, size=(320, 200), color_by="labels")
-    try:
-        geo = r.geometry
-        assert len(geo.instance_sets) == 2 and not geo.batches
-        n_actors = sum(len(a) for s in geo.instance_sets for a in s.actors)
-        assert n_actors <= 2 * 3 * 7  # prototypes x LOD levels x parts, independent of the machine count
-        img = r.image()
-        counts = r.lod_counts()
-        assert sum(counts) == 400 and counts[2] > 0  # far machines are a few pixels: coarsest level
-        full = geo.triangles()["instanced_full"]
-        drawn = sum(len(s.selected[k]) * s.proto.triangles[k] for s in geo.instance_sets for k in range(3))
-        assert drawn < full / 3
-        assert img.std() > 10
-        # zoomed onto one machine: it switches to full detail, and a click there picks it
-        target = geo.index["plant/m210"]
-        cam = r.plotter.camera
-        cam.focal_point = tuple(geo.centers[target])
-        cam.position = tuple(geo.centers[target] + np.array([2.0, -2.5, 2.0]))
-        r.plotter.renderer.ResetCameraClippingRange()
-        r.image()
-        level = {int(a): int(s.level[k]) for s in geo.instance_sets for k, a in enumerate(s.assets)}
-        assert level[target] == 0
-        x, y = r.display_position(target)
-        assert r.pick(x, y) == target
-    finally:
-        r.close()

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import pyvista as pv
 
-from twin3d.errors import InputError, UnsupportedFormatError
+from twin3d.errors import InputError, MissingFileError, UnsupportedFormatError
 from twin3d.io import read_mesh, register_reader, supported_extensions, READERS
 
 
@@ -54,7 +54,7 @@ def test_unknown_extension_lists_supported(tmp_path):
 
 
 def test_missing_empty_and_corrupt_files(tmp_path):
-    with pytest.raises(InputError, match="no such file"):
+    with pytest.raises(MissingFileError, match="nope.stl: no such mesh file"):
         read_mesh(tmp_path / "nope.stl")
     empty = tmp_path / "empty.ply"
     empty.write_bytes(b"")

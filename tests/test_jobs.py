@@ -1,4 +1,6 @@
-"""Render jobs: local worker processes and Dask give identical PNGs; resumable; failures listed."""
+"""Render jobs: local worker processes and Dask give identical PNGs; resumable; failures listed.
+
+``twin3d render-job`` (exit codes, what it prints) is tested in test_cli_render.py."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import numpy as np
 import pytest
 from conftest import plain_factory_spec
 
-from twin3d.errors import SpecError
+from twin3d.errors import MissingFileError, SpecError
 from twin3d.render.jobs import load_job, run_render_job
 
 SIZE = "200x150"
@@ -104,10 +106,6 @@ def test_local_and_dask_give_identical_outputs_and_a_manifest(tmp_path, scenes):
 
 
 def test_failing_items_are_listed_and_do_not_stop_the_others(tmp_path, scenes):
-    from typer.testing import CliRunner
-
-    from twin3d.cli import app
-
     job = _write_job(tmp_path, f"""
         scenes:
           - {scenes['a']}
@@ -116,11 +114,12 @@ def test_failing_items_are_listed_and_do_not_stop_the_others(tmp_path, scenes):
         frames: [1, 9]
         size: {SIZE}
         """)
-    res = CliRunner().invoke(app, ["render-job", str(job), "--workers", "1"])
-    assert res.exit_code == 1, res.output
-    assert "1 rendered" in res.output and "2 failed" in res.output
-    assert "frame 9 out of range" in res.output and "missing.usdc: no such scene file" in res.output
-    assert "Traceback" not in res.output
+    report = run_render_job(job, workers=1)
+    assert not report.ok
+    assert report.counts == {"total": 3, "rendered": 1, "skipped": 0, "failed": 2}
+    errors = " | ".join(it["error"] for it in report.failures)
+    assert "frame 9 out of range" in errors and "missing.usdc: no such scene file" in errors
+    assert "Traceback" not in errors
     assert (tmp_path / "renders" / "line_a" / "side" / "frame_0001.png").is_file()
     manifest = json.loads((tmp_path / "renders" / "manifest.json").read_text())
     assert manifest["status"] == "failed"
@@ -129,7 +128,7 @@ def test_failing_items_are_listed_and_do_not_stop_the_others(tmp_path, scenes):
 
 def test_job_file_errors_name_the_line_and_the_valid_choices(tmp_path):
     bad_cam = _write_job(tmp_path / "a", "scenes: [x.usdc]\ncameras: [iso, bird]\n")
-    with pytest.raises(SpecError, match=r"job.yaml:2: cameras: unknown camera\(s\) \['bird'\]; valid: iso"):
+    with pytest.raises(SpecError, match=r"job.yaml:2: cameras\[1\]: unknown camera 'bird'; valid: iso"):
         load_job(bad_cam)
     bad_key = _write_job(tmp_path / "b", "scenes: [x.usdc]\nframez: all\n")
     with pytest.raises(SpecError, match=r"job.yaml:2: framez: unknown key 'framez'; valid keys: name, scenes"):
@@ -140,12 +139,34 @@ def test_job_file_errors_name_the_line_and_the_valid_choices(tmp_path):
     dup = _write_job(tmp_path / "d", "scenes: [a/x.usdc, b/x.usdc]\n")
     with pytest.raises(SpecError, match="scene name 'x' is already used"):
         load_job(dup)
-    from typer.testing import CliRunner
+    bad_scene_key = _write_job(tmp_path / "e", "scenes:\n  - x.usdc\n  - {path: y.usdc, camera: [iso]}\n")
+    with pytest.raises(SpecError, match=r"job.yaml:3: scenes\[1\].camera: unknown key 'camera'; valid keys: path, "):
+        load_job(bad_scene_key)
+    bad_frames = _write_job(tmp_path / "f", "scenes: [x.usdc]\nframes: {count: 0}\n")
+    with pytest.raises(SpecError, match=r"job.yaml:2: frames.count: .*greater than or equal to 1"):
+        load_job(bad_frames)
+    bad_yaml = _write_job(tmp_path / "g", "scenes: [x\ncameras: iso\n")
+    with pytest.raises(SpecError, match=r"job.yaml:2: invalid YAML"):
+        load_job(bad_yaml)
+    with pytest.raises(MissingFileError, match=r"nothere.yaml: no such render job") as err:
+        load_job(tmp_path / "nothere.yaml")
+    assert isinstance(err.value, FileNotFoundError)
 
-    from twin3d.cli import app
 
-    res = CliRunner().invoke(app, ["render-job", str(bad_cam)])
-    assert res.exit_code == 2 and "unknown camera" in res.output
+def test_a_valid_job_file_reads_with_its_defaults(tmp_path, repo):
+    from twin3d.spectypes import FrameCount
+
+    job = _write_job(tmp_path, """
+        scenes:
+          - a.usdc
+          - {path: b.yaml, name: second, cameras: [front], frames: [0, -1]}
+        frames: {count: 3}
+        """)
+    j = load_job(job)
+    assert j.cameras == ["iso"] and j.frames == FrameCount(count=3) and j.size == "1280x720"
+    assert j.scenes[0] == "a.usdc" and j.scenes[1].cameras == ["front"] and j.scenes[1].frames == [0, -1]
+    example = load_job(repo / "examples" / "render_job.yaml")  # the shipped example stays valid
+    assert example.name == "sample_views" and len(example.scenes) == 2
 
 
 def _job_for_kill(folder: Path, scenes) -> Path:

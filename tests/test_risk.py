@@ -1,23 +1,26 @@
-"""Failure-risk model: accuracy on real AI4I data, sklearn contract, safe model files, scenes, CLI."""
+"""Failure-risk model: accuracy on real AI4I data, sklearn contract, safe model files, scenes, spec section.
+
+The ``twin3d risk`` commands are tested in ``test_cli_risk.py``.
+"""
 
 from __future__ import annotations
 
-import json
+import subprocess
+import sys
+import textwrap
 import zipfile
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import require_real_data
-import typer
 from sklearn.base import clone
 from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from typer.testing import CliRunner
 
-from twin3d.errors import InputError, ModelFileError, NotFittedError
+from twin3d.errors import InputError, MissingFileError, ModelFileError, NotFittedError, SpecError
 from twin3d.predictors.risk import (
     MODEL_FORMAT_VERSION,
     TRUSTED_TYPES,
@@ -34,8 +37,10 @@ from twin3d.predictors.risk import (
     top_risk_assets,
     train_on_simulator,
 )
+from twin3d.predictors.risk.features import compute_features, feature_names, frame_columns, input_table
 from twin3d.scene import Asset, Scene
-from twin3d.sensors import AI4I_QUANTITIES, apply_sensor_sources, read_sensor_csv, simulate_ai4i, training_table
+from twin3d.sensors import AI4I_QUANTITIES, apply_sensor_sources, read_sensor_csv, sensor_table, simulate_ai4i, training_table
+from twin3d.spec import build_scene, load_spec
 
 
 @pytest.fixture(scope="module")
@@ -140,13 +145,14 @@ def test_probabilities_are_calibrated_and_valid(sim_model):
 def test_physics_features_are_computed_from_ai4i_columns():
     X = pd.DataFrame({"Type": ["L", "H"], "Air temperature [K]": [300.0, 301.0], "Process temperature [K]": [309.5, 311.0],
                       "Rotational speed [rpm]": [1500.0, 1200.0], "Torque [Nm]": [40.0, 60.0], "Tool wear [min]": [100.0, 210.0]})
-    model = FailureRiskModel()
-    cols, n = model._columns(X, fitting=True)
-    from twin3d.predictors.risk import _compute_features, _feature_names
-
-    names = _feature_names(model.input_columns_, True)
+    frame, arr = input_table(X)
+    assert arr is None and list(frame.columns) == list(AI4I_QUANTITIES)  # AI4I headers -> canonical names
+    inputs = list(frame.columns)
+    cols, n = frame_columns(frame, inputs), len(frame)
+    names = feature_names(inputs, True)
     assert names[-3:] == ["temperature_difference", "power", "strain"]
-    F = _compute_features(cols, names, n)
+    assert feature_names(inputs, False) == inputs
+    F = compute_features(cols, names, n)
     assert np.allclose(F[names.index("temperature_difference")], [9.5, 10.0])
     assert np.allclose(F[names.index("power")], [40 * 1500 * 2 * np.pi / 60, 60 * 1200 * 2 * np.pi / 60])
     assert np.allclose(F[names.index("strain")], [4000.0, 12600.0])
@@ -294,8 +300,9 @@ def test_other_versions_and_corrupt_files_are_refused(sim_model, tmp_path):
     junk.write_bytes(b"not a zip at all")
     with pytest.raises(ModelFileError, match="not a skops model file"):
         load_model(junk)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(MissingFileError, match=r"missing\.skops: no such risk model file") as err:
         load_model(tmp_path / "missing.skops")
+    assert isinstance(err.value, FileNotFoundError) and err.value.filename == str(tmp_path / "missing.skops")
 
 
 # --------------------------------------------------------------------------- scenes
@@ -337,8 +344,6 @@ def test_apply_risk_scores_every_machine_and_frame_in_one_call(sim_model, monkey
         assert f.association == "asset" and f.values.shape == (40,) and f.unit == "1"
         assert f.colormap == "risk" and f.clim == (0.0, 1.0)
         assert np.array_equal(f.times, a.sensors["torque"].times)
-        from twin3d.sensors import sensor_table
-
         expected = sim_model.failure_probability(sensor_table(a, AI4I_QUANTITIES))
         assert np.allclose(f.values, expected)
     top = top_risk_assets(scene, 2)
@@ -384,65 +389,66 @@ def test_risk_spec_and_usd_export(sim_model, tmp_path):
     assert np.allclose(got, want, atol=1e-6)
 
 
-# --------------------------------------------------------------------------- CLI
-@pytest.fixture()
-def cli_app():
-    from twin3d.cli_risk import register
+def test_model_class_keeps_its_public_path():
+    # model files record this type name; it is the one TRUSTED_TYPES allows
+    assert f"{FailureRiskModel.__module__}.{FailureRiskModel.__qualname__}" == TRUSTED_TYPES[0]
+    from twin3d.predictors.risk.model import FailureRiskModel as same
 
-    app = typer.Typer()
-
-    @app.callback()
-    def _root():  # pragma: no cover - a group needs a callback
-        pass
-
-    register(app)
-    return app
+    assert same is FailureRiskModel
 
 
-def test_cli_simulate_train_predict(cli_app, tmp_path):
-    runner = CliRunner()
-    data = tmp_path / "sim.csv"
-    res = runner.invoke(cli_app, ["risk", "simulate", "--out", str(data), "--machines", "2", "--steps", "1500", "--seed", "3"])
-    assert res.exit_code == 0, res.output
-    model, report = tmp_path / "m.skops", tmp_path / "r.json"
-    res = runner.invoke(cli_app, ["risk", "train", str(data), "--out", str(model), "--report", str(report)])
-    assert res.exit_code == 0, res.output
-    for label in ("F1", "precision", "recall", "ROC-AUC", "PR-AUC", "Brier", "calibration"):
-        assert label in res.output
-    rep = json.loads(report.read_text())
-    assert set(rep["cv"]) >= {"f1", "precision", "recall", "roc_auc", "pr_auc", "brier", "ece"}
-    assert rep["cv"]["n_splits"] == 5 and rep["rows"] == 3000
-    loaded = load_model(model)
-    assert loaded.file_info_["cv_metrics"]["f1"] == pytest.approx(rep["cv"]["f1"])
-    pred = tmp_path / "p.csv"
-    res = runner.invoke(cli_app, ["risk", "predict", str(model), str(data), "--out", str(pred)])
-    assert res.exit_code == 0, res.output
-    out = pd.read_csv(pred)
-    assert "Torque [Nm]" in out.columns and len(out) == 3000
-    X, _, _ = training_table(read_sensor_csv(data))
-    assert np.allclose(out.failure_probability, loaded.failure_probability(X))
-    assert np.array_equal(out.failure_predicted, loaded.predict(X))
+def test_check_fitted_is_public(sim_model):
+    sim_model.check_fitted()
+    with pytest.raises(NotFittedError, match="not fitted"):
+        FailureRiskModel().check_fitted()
 
 
-def test_cli_errors_are_one_line_and_leave_no_output(cli_app, tmp_path):
-    runner = CliRunner()
-    bad = tmp_path / "bad.csv"
-    bad.write_text("Type,Air temperature [K],Torque [Nm],Machine failure\nL,300,40,0\nM,301,41,1\n")
-    model = tmp_path / "m.skops"
-    res = runner.invoke(cli_app, ["risk", "train", str(bad), "--out", str(model), "--features", "torque,vibration"])
-    assert res.exit_code == 2, res.output
-    assert "missing columns ['vibration']" in res.output and "available columns" in res.output
-    assert not model.exists()
-    res = runner.invoke(cli_app, ["risk", "train", str(bad), "--out", str(model), "--target", "Torque [Nm]"])
-    assert res.exit_code == 2 and "0/1 labels" in res.output and not model.exists()
-    one = tmp_path / "one.csv"
-    one.write_text("temperature,failed\n1,0\n2,0\n3,0\n")
-    res = runner.invoke(cli_app, ["risk", "train", str(one), "--out", str(model), "--target", "failed"])
-    assert res.exit_code == 2 and "single class" in res.output and not model.exists()
-    junk = tmp_path / "junk.skops"
-    junk.write_bytes(b"garbage")
-    out = tmp_path / "p.csv"
-    res = runner.invoke(cli_app, ["risk", "predict", str(junk), str(one), "--out", str(out)])
-    assert res.exit_code == 2 and "not a skops model file" in res.output and not out.exists()
-    lines = [l for l in res.output.splitlines() if l.strip()]
-    assert len(lines) == 1 and "Traceback" not in res.output
+# --------------------------------------------------------------------------- spec section
+def _spec(tmp_path, risk: str):
+    p = tmp_path / "line.yaml"
+    p.write_text(textwrap.dedent(f"""\
+        name: line
+        assets:
+          - name: mill
+            kind: cnc_mill
+            sensors: {{source: simulator, steps: 20}}
+        {risk}
+        """))
+    return p
+
+
+def test_spec_risk_model_file_relative_to_the_spec(sim_model, tmp_path):
+    (tmp_path / "models").mkdir()
+    save_model(sim_model, tmp_path / "models" / "m.skops")
+    scene = build_scene(load_spec(_spec(tmp_path, "risk: {model: models/m.skops}")))
+    f = scene.get("mill").fields["risk"]
+    assert f.values.shape == (20,) and np.all((f.values >= 0) & (f.values <= 1))
+    assert scene.metadata["risk_model"] == str(tmp_path / "models" / "m.skops")
+    expected = sim_model.failure_probability(sensor_table(scene.get("mill"), AI4I_QUANTITIES))
+    assert np.allclose(f.values, expected)
+
+
+def test_spec_with_a_missing_risk_model_names_the_spec_section_and_file(tmp_path):
+    spec_path = _spec(tmp_path, "risk: {model: missing.skops}")
+    with pytest.raises(MissingFileError) as err:
+        build_scene(load_spec(spec_path))
+    msg = str(err.value)
+    assert msg.startswith(f"{spec_path}:6: risk.model: "), msg
+    assert str(tmp_path / "missing.skops") in msg and "no such risk model" in msg
+    assert isinstance(err.value, FileNotFoundError) and err.value.filename == str(tmp_path / "missing.skops")
+
+
+def test_spec_with_a_corrupt_risk_model_is_a_located_error(tmp_path):
+    (tmp_path / "junk.skops").write_bytes(b"garbage")
+    spec_path = _spec(tmp_path, "risk: {model: junk.skops}")
+    with pytest.raises(SpecError) as err:
+        build_scene(load_spec(spec_path))
+    msg = str(err.value)
+    assert msg.startswith(f"{spec_path}:") and "risk" in msg and "not a skops model file" in msg
+
+
+def test_section_modules_import_no_heavy_library():
+    code = ("import sys, twin3d.sensors.section, twin3d.predictors.risk.section, twin3d.predictors.risk, twin3d.sensors; "
+            "print([m for m in ('sklearn', 'pandas', 'scipy', 'skops', 'torch') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

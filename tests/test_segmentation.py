@@ -1,9 +1,11 @@
-"""MONAI UNet segmentation: shipped phantom model, training, save/load, bad files, CLI."""
+"""twin3d.predictors.segmentation: the shipped phantom model, training, inference geometry,
+Dice, model files, the phantom model's recipe and evaluation, and the ``segmentation`` spec section.
+
+The ``twin3d segment`` commands are tested in ``test_cli_segment.py``."""
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,7 @@ import pytest
 from conftest import require_real_data
 import torch
 
-from twin3d.errors import InputError, ModelFileError, NotFittedError, TrainingError
+from twin3d.errors import InputError, MissingFileError, ModelFileError, NotFittedError, SpecError, TrainingError
 from twin3d.io.volumes import Volume, read_labelmap, read_volume, write_nifti
 from twin3d.phantom import PHANTOM_LABELS, make_phantom
 from twin3d.predictors.segmentation import (
@@ -20,7 +22,9 @@ from twin3d.predictors.segmentation import (
     SegmentationModel,
     default_phantom_model_path,
     dice_scores,
+    evaluate_model,
     load_model,
+    model_paths,
     save_model,
     segment,
     train,
@@ -274,10 +278,11 @@ def test_bad_model_files(tiny_model, tmp_path):
     pt, js = _saved(tiny_model, tmp_path)
     with pytest.raises(InputError, match=r"\.pt or \.json"):
         load_model(tmp_path / "m.pth")
-    with pytest.raises(ModelFileError, match="not found"):
+    with pytest.raises(MissingFileError, match="not found") as err:
         load_model(tmp_path / "missing.pt")
+    assert err.value.filename.endswith("missing.json")  # the pair: the JSON is checked first
     js.unlink()
-    with pytest.raises(ModelFileError, match="not found"):
+    with pytest.raises(MissingFileError, match="m.json' not found"):
         load_model(pt)
 
     # corrupt JSON
@@ -347,106 +352,32 @@ def test_save_model_is_atomic_and_checks(tiny_model, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-# --------------------------------------------------------------------------- CLI
-@pytest.fixture(scope="module")
-def cli_app():
-    import typer
-
-    from twin3d.cli_segment import register
-
-    app = typer.Typer()
-
-    @app.callback()
-    def _main() -> None:  # a group, as the real `twin3d` app
-        pass
-
-    register(app)
-    return app
+# --------------------------------------------------------------------------- phantom model
+def test_model_paths():
+    assert model_paths("a/m.json") == (Path("a/m.pt"), Path("a/m.json"))
+    with pytest.raises(InputError, match=r"\.pt or \.json"):
+        model_paths("a/m.onnx")
 
 
-@pytest.fixture()
-def nifti_pair(tmp_path, small_pairs):
-    img, lab = small_pairs[0]
-    return write_nifti(img, tmp_path / "ct.nii.gz"), write_nifti(lab, tmp_path / "seg_ref.nii.gz")
+def test_default_phantom_model_path_is_package_data():
+    from twin3d.resources import package_dir
+
+    path = default_phantom_model_path()
+    assert path == package_dir("twin3d.assets") / "models" / "phantom_unet.pt" and path.is_file()
 
 
-def test_cli_segment_default_and_explicit_forms(cli_app, tiny_model, nifti_pair, tmp_path):
-    from typer.testing import CliRunner
-
-    image_path, ref_path = nifti_pair
-    model_path, _ = save_model(tiny_model, tmp_path / "model.pt")
-    runner = CliRunner()
-    expected = tiny_model.predict(read_volume(image_path), device="cpu").array
-    for args in (
-        ["segment", str(image_path), "--model", str(model_path), "--out", str(tmp_path / "a.nii.gz"), "--reference", str(ref_path)],
-        ["segment", "--model", str(model_path), str(image_path), "--out", str(tmp_path / "b.nii.gz")],
-        ["segment", "run", str(image_path), "-m", str(model_path), "-o", str(tmp_path / "c.nii.gz"), "--device", "cpu"],
-    ):
-        result = runner.invoke(cli_app, args)
-        assert result.exit_code == 0, result.output
-        out = Path(args[args.index("--out" if "--out" in args else "-o") + 1])
-        seg = read_labelmap(out)
-        np.testing.assert_array_equal(seg.array, expected)
-        np.testing.assert_allclose(seg.affine, read_volume(image_path).affine, atol=1e-5)
-        assert "wrote" in result.output
-    assert "Dice against the reference" in runner.invoke(cli_app, [
-        "segment", str(image_path), "--model", str(model_path), "--out", str(tmp_path / "d.nii.gz"),
-        "--reference", str(ref_path)]).output
-    help_text = runner.invoke(cli_app, ["segment", "--help"]).output
-    assert "run" in help_text and "train" in help_text
-
-
-def test_cli_segment_errors(cli_app, tiny_model, nifti_pair, tmp_path):
-    from typer.testing import CliRunner
-
-    image_path, _ = nifti_pair
-    model_path, model_json = save_model(tiny_model, tmp_path / "model.pt")
-    runner = CliRunner()
-    out = tmp_path / "seg.nii.gz"
-    result = runner.invoke(cli_app, ["segment", str(image_path), "--model", str(tmp_path / "nope.pt"), "--out", str(out)])
-    assert result.exit_code == 2 and "not found" in result.output and not out.exists()
-    result = runner.invoke(cli_app, ["segment", str(image_path), "--model", str(model_path), "--out", str(tmp_path / "seg.png")])
-    assert result.exit_code == 2 and "NIfTI" in result.output
-    truncated = tmp_path / "broken.nii.gz"
-    truncated.write_bytes(image_path.read_bytes()[:200])
-    result = runner.invoke(cli_app, ["segment", str(truncated), "--model", str(model_path), "--out", str(out)])
-    assert result.exit_code == 2 and "broken.nii.gz" in result.output and not out.exists()
-    assert "Traceback" not in result.output
-    assert not any(p.name.endswith(".tmp.nii.gz") for p in tmp_path.iterdir())
-
-
-def test_cli_train_on_files_and_phantoms(cli_app, nifti_pair, tmp_path):
-    from typer.testing import CliRunner
-
-    image_path, ref_path = nifti_pair
-    runner = CliRunner()
-    out = tmp_path / "trained.pt"
-    result = runner.invoke(cli_app, [
-        "segment", "train", str(image_path), "--labels", str(ref_path), "--out", str(out),
-        "--iterations", "2", "--batch-size", "1", "--device", "cpu", "--no-progress",
-        "--validation", f"{image_path}:{ref_path}",
-    ])
-    assert result.exit_code == 0, result.output
-    model = load_model(out)
-    assert model.labels_ == PHANTOM_LABELS  # ids named from the built-in table
-    assert "Dice on 1 validation case" in result.output and "liver" in result.output
-
-    result = runner.invoke(cli_app, ["segment", "train", str(image_path), "--out", str(tmp_path / "x.pt")])
-    assert result.exit_code == 2 and "--labels" in result.output
-    result = runner.invoke(cli_app, ["segment", "train", "--phantom", "1", str(image_path), "--out", str(tmp_path / "x.pt")])
-    assert result.exit_code == 2 and "either --phantom" in result.output
-    result = runner.invoke(cli_app, ["segment", "train", "--phantom", "1", "--out", str(tmp_path / "x.onnx")])
-    assert result.exit_code == 2 and ".pt or .json" in result.output
-    assert not (tmp_path / "x.pt").exists()
-
-    t0 = time.perf_counter()
-    result = runner.invoke(cli_app, [
-        "segment", "train", "--phantom", "1", "--validation-phantoms", "0", "--iterations", "1",
-        "--batch-size", "1", "--out", str(tmp_path / "ph.pt"), "--device", "cpu",
-    ])
-    assert result.exit_code == 0, result.output
-    assert load_model(tmp_path / "ph.json").labels_ == PHANTOM_LABELS
-    assert time.perf_counter() - t0 < 120
+def test_evaluate_model_reports_dice_and_times(tiny_model, small_pairs, tmp_path):
+    """In memory and from a path; phantoms scored, volumes timed."""
+    image_path = write_nifti(small_pairs[0][0], tmp_path / "ct.nii.gz")
+    report = evaluate_model(tiny_model, seeds=[], images=[image_path], repeat=2, device="cpu")
+    assert report["model"] == "<in memory>" and report["phantoms"] == [] and report["mean_dice"] is None
+    (timing,) = report["images"]
+    assert timing["path"] == str(image_path) and timing["n"] == 2 and timing["shape"] == small_pairs[0][0].array.shape
+    assert 0 < timing["min_s"] <= timing["median_s"] <= timing["max_s"]
+    with pytest.raises(InputError, match="repeat"):
+        evaluate_model(tiny_model, seeds=[], repeat=0)
+    with pytest.raises(MissingFileError):
+        evaluate_model(tmp_path / "missing.pt", seeds=[])
 
 
 # --------------------------------------------------------------------------- scene spec
@@ -462,11 +393,35 @@ def test_segmentation_spec_adds_named_organs(tmp_path):
     assert all(a.semantic_label == name and a.n_points > 100 for name, a in organs.items())
     info = scene.metadata["segmentation"]
     assert np.mean(list(info["dice"].values())) >= 0.85
+    assert info["model"] == str(default_phantom_model_path())
     seg = read_labelmap(tmp_path / "seg.nii.gz")
     assert set(np.unique(seg.array)) <= {0, *PHANTOM_LABELS}
-    with pytest.raises(InputError, match="exactly one of 'image'"):
+    with pytest.raises(SpecError, match="exactly one of 'image'"):
         apply_segmentation_spec({"image": "ct.nii.gz", "phantom": {"seed": 1}}, scene)
-    with pytest.raises(InputError, match="segmentation.bogus"):
+    with pytest.raises(SpecError, match="segmentation.bogus"):
         apply_segmentation_spec({"phantom": {"seed": 1}, "bogus": 1}, scene)
-    with pytest.raises(ModelFileError, match="not found"):
+    with pytest.raises(MissingFileError, match="segmentation.model: .*missing.pt: no such segmentation model file"):
         apply_segmentation_spec(SegmentationSpec(phantom={"seed": 1}, model="missing.pt"), scene, base_dir=tmp_path)
+    with pytest.raises(SpecError, match=r"segmentation.model: model path must end in \.pt or \.json"):
+        apply_segmentation_spec(SegmentationSpec(phantom={"seed": 1}, model="model.onnx"), scene, base_dir=tmp_path)
+
+
+def test_segmentation_spec_file_with_an_image(tiny_model, small_pairs, tmp_path):
+    """A spec file: image and model relative to it; missing files name the spec and the key."""
+    from twin3d.spec import build_scene
+
+    write_nifti(small_pairs[0][0], tmp_path / "scans" / "ct.nii.gz")
+    save_model(tiny_model, tmp_path / "models" / "tiny.pt")
+    spec = tmp_path / "patient.yaml"
+    text = "name: patient\nunits: mm\nsegmentation:\n  image: scans/ct.nii.gz\n  model: models/tiny.pt\n  device: cpu\n"
+    spec.write_text(text)
+    scene = build_scene(spec)
+    info = scene.metadata["segmentation"]
+    assert info["source"] == "scans/ct.nii.gz" and "dice" not in info
+    assert {a.asset_type for a in scene.assets()} == {"organ"} and "body" in {a.semantic_label for a in scene.assets()}
+    for key, broken in (("segmentation.image", text.replace("scans/ct", "scans/missing")),
+                        ("segmentation.model", text.replace("models/tiny.pt", "models/missing.pt"))):
+        spec.write_text(broken)
+        with pytest.raises(MissingFileError) as err:
+            build_scene(spec)
+        assert str(spec) in str(err.value) and key in str(err.value), str(err.value)

@@ -10,7 +10,7 @@ import pytest
 from conftest import require_real_data
 from pydantic import TypeAdapter, ValidationError
 
-from twin3d.errors import InputError
+from twin3d.errors import InputError, MissingFileError
 from twin3d.scene import Asset, Scene
 from twin3d.sensors import (
     AI4I_COLUMNS,
@@ -186,6 +186,9 @@ def test_empty_and_header_only_files(tmp_path):
         read_sensor_csv(_write(tmp_path, "h.csv", "a,b,c\n"))
     with pytest.raises(FileNotFoundError):
         read_sensor_csv(tmp_path / "nope.csv")
+    with pytest.raises(MissingFileError, match=r"nope\.csv: no such sensor CSV file") as err:
+        read_sensor_csv(tmp_path / "nope.csv")
+    assert isinstance(err.value, InputError) and err.value.filename == str(tmp_path / "nope.csv")
     with pytest.raises(InputError, match="folder"):
         read_sensor_csv(tmp_path)
 
@@ -314,3 +317,60 @@ def test_ai4i_schema_roundtrip(tmp_path):
     assert header[0] == "UDI" and all(h in header for h in AI4I_COLUMNS.values())
     back = read_sensor_csv(out, required=list(AI4I_QUANTITIES))
     assert np.allclose(back.torque, table.torque) and back.product_type.tolist() == table.product_type.tolist()
+
+
+# --------------------------------------------------------------------------- the spec section
+def _spec(tmp_path, sensors: str, name="line.yaml"):
+    p = tmp_path / name
+    p.write_text(
+        "name: line\n"
+        "assets:\n"
+        "  - name: mill\n"
+        "    kind: cnc_mill\n"
+        f"    sensors: {sensors}\n"
+        "  - name: mill_b\n"
+        "    kind: cnc_mill\n"
+        f"    sensors: {sensors}\n"
+    )
+    return p
+
+
+def test_spec_section_attaches_streams_on_one_timeline(tmp_path):
+    from twin3d.spec import build_scene, load_spec
+
+    scene = build_scene(load_spec(_spec(tmp_path, "{source: simulator, steps: 20, seed: 2}")))
+    a, b = scene.get("mill"), scene.get("mill_b")
+    assert set(AI4I_QUANTITIES) <= set(a.sensors) and a.metadata["sensor_source"] == "simulator"
+    assert scene.n_frames == 20 and np.array_equal(a.sensors["torque"].times, b.sensors["torque"].times)
+    # same as the library call, seeded per asset name
+    again = Asset("mill")
+    apply_sensor_source(again, {"source": "simulator", "seed": 2}, times=scene.times)
+    assert np.array_equal(again.sensors["torque"].values, a.sensors["torque"].values)
+    assert not np.array_equal(a.sensors["torque"].values, b.sensors["torque"].values)
+
+
+def test_spec_section_reads_a_csv_once_relative_to_the_spec(tmp_path, monkeypatch):
+    import twin3d.sensors.tables as tables
+    from twin3d.spec import build_scene
+
+    (tmp_path / "data").mkdir()
+    to_ai4i_schema(simulate_ai4i(1, 15, seed=4)).to_csv(tmp_path / "data" / "m.csv", index=False)
+    calls = []
+    orig = tables.read_sensor_csv
+    monkeypatch.setattr(tables, "read_sensor_csv", lambda *a, **k: calls.append(a) or orig(*a, **k))
+    scene = build_scene(_spec(tmp_path, "{source: csv, path: data/m.csv}"))
+    assert len(calls) == 1  # two assets, one parse
+    assert scene.n_frames == 15
+    assert scene.get("mill_b").metadata["sensor_source"] == str(tmp_path / "data" / "m.csv")
+
+
+def test_spec_with_a_missing_sensor_csv_names_the_spec_and_section(tmp_path):
+    from twin3d.spec import build_scene, load_spec
+
+    spec_path = _spec(tmp_path, "{source: csv, path: missing.csv}")
+    with pytest.raises(MissingFileError) as err:
+        build_scene(load_spec(spec_path))
+    msg = str(err.value)
+    assert f"{spec_path}:5:" in msg and "assets[0].sensors" in msg
+    assert str(tmp_path / "missing.csv") in msg and "no such sensor CSV" in msg
+    assert isinstance(err.value, FileNotFoundError) and err.value.filename == str(tmp_path / "missing.csv")

@@ -2,7 +2,7 @@ import textwrap
 
 import pytest
 
-from twin3d.errors import SpecError
+from twin3d.errors import MissingFileError, SpecError
 from twin3d.spec import build_scene, load_spec
 
 
@@ -65,7 +65,7 @@ def test_unknown_kind_lists_valid_kinds(tmp_path):
 
 
 def test_other_errors(tmp_path):
-    with pytest.raises(SpecError, match="no such spec file"):
+    with pytest.raises(MissingFileError, match="missing.yaml: no such scene spec"):
         load_spec(tmp_path / "missing.yaml")
     with pytest.raises(SpecError, match="empty"):
         load_spec(write(tmp_path, ""))
@@ -93,5 +93,39 @@ def test_mesh_file_asset_with_unit_conversion(tmp_path):
     assert a.mesh.volume == pytest.approx(1.0, rel=1e-6)
     assert a.material.base_color == (1.0, 0.0, 0.0)
     bad = write(tmp_path, "assets:\n  - {name: part, mesh: missing.stl}\n", name="bad.yaml")
-    with pytest.raises(SpecError, match=r"assets\[0\].mesh: .*no such file"):
+    with pytest.raises(MissingFileError, match=r"bad.yaml:2: assets\[0\].mesh: .*missing.stl: no such mesh file"):
         build_scene(bad)
+
+
+def test_unknown_top_level_key_lists_core_keys_and_sections(tmp_path):
+    p = write(tmp_path, "assets:\n  - {name: a, kind: cnc_mill}\nrsik: {}\n")
+    with pytest.raises(SpecError) as err:
+        load_spec(p)
+    msg = str(err.value)
+    assert msg.startswith(f"{p}:3: rsik: unknown key 'rsik'; valid keys: name, ")
+    for key in ("assets", "appearance", "risk", "thermal", "anatomy", "segmentation"):
+        assert key in msg
+
+
+def test_unknown_asset_key_lists_asset_sections(tmp_path):
+    p = write(tmp_path, "assets:\n  - {name: a, kind: cnc_mill, sensor: {source: simulator}}\n")
+    with pytest.raises(SpecError, match=r":2: assets\[0\]\.sensor: unknown key 'sensor'; valid keys: .*label.*sensors"):
+        load_spec(p)
+
+
+def test_binary_and_non_utf8_specs_are_clear_errors(tmp_path):
+    utf16 = tmp_path / "u16.yaml"
+    utf16.write_bytes("assets: []\n".encode("utf-16"))
+    with pytest.raises(SpecError, match="UTF-8"):
+        load_spec(utf16)
+    binary = tmp_path / "bin.yaml"
+    binary.write_bytes(b"assets:\x00\x01")
+    with pytest.raises(SpecError, match="binary"):
+        load_spec(binary)
+
+
+def test_spec_from_dict_errors_without_lines():
+    from twin3d.spec import spec_from_dict
+
+    with pytest.raises(SpecError, match=r"^<spec>: assets\[0\]\.kind: .*unknown equipment kind"):
+        spec_from_dict({"assets": [{"name": "a", "kind": "lathe"}]})

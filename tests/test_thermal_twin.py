@@ -10,11 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import require_real_data
-import typer
-from typer.testing import CliRunner
 
 from twin3d.equipment import equipment_asset
-from twin3d.errors import InputError, SpecError
+from twin3d.errors import InputError, MissingFileError, SpecError
 from twin3d.predictors.thermal import (
     DomainMap,
     ThermalPINN,
@@ -198,10 +196,9 @@ def test_apply_thermal_spec_trains_when_asked():
     [
         ({"asset": "nope", "model": "m.pt"}, r"thermal\[0\]\.asset: .*no asset 'nope'"),
         ({"asset": "motor"}, r"thermal\[0\].*give 'model'.*or 'problem'"),
-        ({"asset": "motor", "model": "missing.pt"}, r"thermal\[0\]\.model: file not found"),
         ({"asset": "motor", "model": "motor_housing.pt", "train": {}}, r"not both"),
         ({"asset": "motor", "problem": "sphere"}, r"thermal\[0\]\.problem"),
-        ({"asset": "motor", "model": "motor_housing.pt", "colour": "red"}, r"thermal\[0\]\.colour: Extra inputs"),
+        ({"asset": "motor", "model": "motor_housing.pt", "colour": "red"}, r"thermal\[0\]\.colour: unknown key 'colour'; valid keys: asset, "),
         ({"asset": "motor", "model": "motor_housing.pt", "problem": "rod"}, r"differs from the spec's problem 'rod'"),
         ({"asset": "motor", "problem": {"geometry": {"kind": "rod", "length": -1}, "material": {"diffusivity": 1},
                                         "t_end": 1, "initial": {"kind": "constant", "temperature": 0}}},
@@ -211,6 +208,19 @@ def test_apply_thermal_spec_trains_when_asked():
 def test_thermal_spec_errors_name_the_entry(motor, entry, match):
     with pytest.raises(SpecError, match=match):
         apply_thermal_spec(_scene(motor), [entry], base_dir=pretrained_model_path().parent)
+
+
+def test_missing_thermal_model_is_a_missing_file_error_naming_spec_and_entry(tmp_path):
+    from twin3d.spec import build_scene
+
+    spec = tmp_path / "motor.yaml"
+    spec.write_text("name: m\nassets:\n  - {name: drive_motor, kind: electric_motor}\n"
+                    "thermal:\n  - {asset: drive_motor, model: models/missing.pt}\n")
+    with pytest.raises(MissingFileError) as info:
+        build_scene(spec)
+    text = str(info.value)
+    assert text.startswith(f"{spec}:5: thermal[0].model: ") and str(tmp_path / "models" / "missing.pt") in text
+    assert isinstance(info.value, FileNotFoundError) and info.value.filename == str(tmp_path / "models" / "missing.pt")
 
 
 # --------------------------------------------------------------------------- USD
@@ -235,70 +245,3 @@ def test_temperature_field_reaches_usd_as_time_samples(motor, motor_model, tmp_p
     assert len(color_idx.GetTimeSamples()) == 5
     back = read_usd(path).get("motor").fields["temperature"]
     assert np.allclose(back.values, f.values) and back.unit == "degC"
-
-
-# --------------------------------------------------------------------------- CLI
-@pytest.fixture()
-def cli() -> typer.Typer:
-    from twin3d.cli_thermal import register
-
-    app = typer.Typer()
-    register(app)
-    return app
-
-
-def test_cli_train_and_eval(cli, tmp_path):
-    runner = CliRunner()
-    model = tmp_path / "rod.pt"
-    res = runner.invoke(cli, ["thermal", "train", "--problem", "rod", "--out", str(model),
-                              "--adam-steps", "20", "--lbfgs-steps", "250"])
-    assert res.exit_code == 0, res.output
-    assert "relative L2 error" in res.stdout and "analytic" in res.stdout and "trained in" in res.stdout
-    err = float(res.stdout.split("relative L2 error ")[1].split()[0])
-    assert err < 1e-3
-    pts = tmp_path / "pts.csv"
-    pts.write_text("x,t\n0.5,0.5\n0.25,1.0\n0.0,0.3\n")
-    res = runner.invoke(cli, ["thermal", "eval", str(model), "--points", str(pts)])
-    assert res.exit_code == 0, res.output
-    lines = res.stdout.strip().splitlines()
-    assert lines[0] == "x,t,temperature_degC"
-    vals = np.array([[float(v) for v in ln.split(",")] for ln in lines[1:]])
-    exact = np.exp(-0.4 * np.pi**2 * vals[:, 1]) * np.sin(np.pi * vals[:, 0])
-    assert np.allclose(vals[:, 2], exact, atol=2e-3)
-    assert "temperature [degC]" in res.stderr
-    # times given separately, written to .npy
-    npy = tmp_path / "pts.npy"
-    np.save(npy, np.array([[0.1], [0.9]]))
-    out = tmp_path / "vals.npy"
-    res = runner.invoke(cli, ["thermal", "eval", str(model), "--points", str(npy), "--times", "0,1", "--out", str(out)])
-    assert res.exit_code == 0, res.output
-    table = np.load(out)
-    assert table.shape == (4, 3) and np.allclose(table[:2, 2], np.sin(np.pi * np.array([0.1, 0.9])), atol=1e-6)
-
-
-def test_cli_errors_are_one_line_exit_2(cli, tmp_path):
-    runner = CliRunner()
-    cases = [
-        (["thermal", "train", "--problem", "sphere", "--out", str(tmp_path / "a.pt")], "sphere"),
-        (["thermal", "train", "--problem", "rod", "--out", str(tmp_path / "a.npz")], "'.pt'"),
-        (["thermal", "eval", str(tmp_path / "missing.pt"), "--points", str(tmp_path / "p.csv")], "not found"),
-        (["thermal", "train", "--problem", "rod", "--backend", "jax", "--out", str(tmp_path / "a.pt")], "jax"),
-    ]
-    for args, needle in cases:
-        res = runner.invoke(cli, args)
-        assert res.exit_code == 2, (args, res.output)
-        lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
-        assert len(lines) == 1 and lines[0].startswith("twin3d: error:") and needle in lines[0], res.stderr
-    bad = tmp_path / "bad.json"
-    bad.write_text('{"geometry": {"kind": "rod", "length": 1}, "material": {"diffusivity": -1}, "t_end": 1,'
-                   ' "initial": {"kind": "constant", "temperature": 0}}')
-    res = runner.invoke(cli, ["thermal", "train", "--problem", str(bad), "--out", str(tmp_path / "b.pt")])
-    assert res.exit_code == 2 and "diffusivity must be > 0" in res.stderr
-    # outside points fail cleanly, nothing is written
-    model = pretrained_model_path()
-    pts = tmp_path / "far.csv"
-    pts.write_text("1.0,0.0,0.1\n")
-    out = tmp_path / "far_out.csv"
-    res = runner.invoke(cli, ["thermal", "eval", str(model), "--points", str(pts), "--out", str(out)])
-    assert res.exit_code == 2 and "outside the cylinder domain" in res.stderr
-    assert not out.exists() and not list(tmp_path.glob(".far_out*"))

@@ -1,4 +1,6 @@
-"""The interactive viewer in a real window (X display, or Xvfb started here), driven through VTK events."""
+"""The interactive viewer in a real window (X display, or Xvfb started here), driven through VTK events.
+
+``twin3d view`` without a display is tested in test_cli_render.py."""
 
 from __future__ import annotations
 
@@ -221,15 +223,3 @@ def test_cli_view_screenshot(display, tmp_path, plain_spec):
     assert f"wrote {out}" in res.stdout
     img = iio.imread(out)
     assert img.shape == (320, 480, 3) and img.std() > 20
-
-
-def test_cli_view_without_display_is_one_clear_error(plain_spec, monkeypatch):
-    from typer.testing import CliRunner
-
-    from twin3d.cli import app
-
-    monkeypatch.delenv("DISPLAY", raising=False)
-    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    res = CliRunner().invoke(app, ["view", str(plain_spec)])
-    assert res.exit_code == 2
-    assert "no display" in res.output and "xvfb-run" in res.output and "Traceback" not in res.output

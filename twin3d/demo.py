@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import Twin3DError
 
-__all__ = ["run_demo", "scenes_dir", "DEMO_SCENES"]
+__all__ = ["run_demo", "DEMO_SCENES"]
 
 #: (spec file, render options) of every demo scene, in order.
 DEMO_SCENES: list[tuple[str, dict]] = [
@@ -28,14 +28,6 @@ DEMO_SCENES: list[tuple[str, dict]] = [
     ("motor_thermal.yaml", {}),
     ("anatomy_phantom.yaml", {}),
 ]
-
-
-def scenes_dir() -> Path:
-    """The ``scenes/`` folder of spec files in the source tree."""
-    path = Path(__file__).resolve().parent.parent / "scenes"
-    if not path.is_dir():
-        raise Twin3DError(f"cannot find the demo scene specs in {path} (the demo runs from a source checkout)")
-    return path
 
 
 def _busiest_frame(scene, field: str) -> int | None:
@@ -57,6 +49,7 @@ def run_demo(out: str | Path, *, quick: bool = False, log: Callable[[str], None]
     ``quick`` skips the video (used by tests).
     """
     from .render import render_png
+    from .resources import scene_path
     from .spec import build_scene
     from .usd import validate_usd, write_usd
 
@@ -67,7 +60,7 @@ def run_demo(out: str | Path, *, quick: bool = False, log: Callable[[str], None]
         t0 = time.perf_counter()
         name = Path(spec_name).stem
         log(f"{name}: building {spec_name} ...")
-        scene = build_scene(scenes_dir() / spec_name)
+        scene = build_scene(scene_path(spec_name))
         usd = write_usd(scene, out / f"{name}.usdc")
         errors = validate_usd(usd)
         if errors:

@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "Twin3DError",
     "InputError",
+    "MissingFileError",
     "SpecError",
     "UnsupportedFormatError",
     "NotFittedError",
@@ -21,9 +22,59 @@ __all__ = [
 class Twin3DError(Exception):
     """Base class of all errors twin3d raises on purpose."""
 
+    #: True once the message names where in a scene spec the error arose (``file:line: section: ...``)
+    located: bool = False
+
 
 class InputError(Twin3DError, ValueError):
     """Bad input data: missing columns, NaN values, mismatched grids, empty files..."""
+
+
+class MissingFileError(InputError, FileNotFoundError):
+    """An input file (mesh, volume, CSV, model, spec...) that does not exist.
+
+    It is an :class:`InputError` *and* the built-in :class:`FileNotFoundError`, so
+    ``except FileNotFoundError`` keeps working. ``filename`` is the missing path; the
+    message names it and, for a file named inside a scene spec, the spec and section.
+    """
+
+    def __init__(self, path, message: str | None = None, *, what: str = "file"):
+        text = message if message is not None else f"{path}: no such {what}"
+        super().__init__(text)
+        self.filename = str(path)
+        self.what = what
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self):  # picklable across worker processes
+        return (_rebuild_missing, (self.filename, str(self), self.what))
+
+
+def _rebuild_missing(path: str, message: str, what: str) -> "MissingFileError":
+    return MissingFileError(path, message, what=what)
+
+
+def require_file(path, *, what: str = "file"):
+    """``path`` as a :class:`~pathlib.Path` if it is an existing file, else :class:`MissingFileError`."""
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        if p.is_dir():
+            raise InputError(f"{p}: is a folder, expected a {what}")
+        raise MissingFileError(p, what=what)
+    return p
+
+
+def require_path(path, *, what: str = "file or folder"):
+    """``path`` as a :class:`~pathlib.Path` if it exists (file or folder), else :class:`MissingFileError`."""
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.exists():
+        raise MissingFileError(p, what=what)
+    return p
 
 
 class SpecError(Twin3DError, ValueError):

@@ -1,94 +1,95 @@
 """Scene specs: YAML files validated with pydantic, turned into a :class:`~twin3d.scene.Scene`.
 
+A spec has core keys (``name``, ``units``, ``assets``, ``appearance``...) and *sections*
+that switch capabilities on (``risk:``, ``thermal:``, an asset's ``sensors:``...). This
+module names no capability: the sections are whatever :mod:`twin3d.sections` has
+registered; only those a spec uses are imported, validated and applied, in their
+declared order (sensors first), each through the same ``apply(scene, section, context)``.
+
 A bad spec raises :class:`~twin3d.errors.SpecError` naming the file, the line, the
-location inside it (``assets[3].transform.rotate``) and what would be valid.
-Unknown keys are errors. See ``scenes/factory_line.yaml`` for an example.
+location inside it (``assets[3].transform.rotate``) and what would be valid; a missing
+input file named in it raises :class:`~twin3d.errors.MissingFileError` with the same
+location. Unknown keys are errors. See ``scenes/factory_line.yaml`` for an example.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Optional
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field as PField, ValidationError, field_validator, model_validator
+from pydantic import Field as PField, PrivateAttr, field_validator, model_validator
 
-from .anatomy import AnatomySpec, apply_anatomy_spec
-from .errors import InputError, SpecError, Twin3DError
-from .predictors.risk import RiskSpec, apply_risk_spec
-from .predictors.segmentation import SegmentationSpec, apply_segmentation_spec
-from .predictors.thermal.twin import ThermalSpec, apply_thermal_spec
-from .scene import UNITS, Asset, Material, Scene, Transform, valid_name
-from .sensors import SensorSource, apply_sensor_source
+from .errors import InputError, MissingFileError, SpecError, Twin3DError
+from .sections import SectionContext, SpecSection, get_section, section_keys
+from .spectypes import Color, Opacity, Scale, Strict, Units, Vec3
+from .yamlspec import YamlDocument, read_yaml
 
-__all__ = ["SceneSpec", "AssetSpec", "load_spec", "build_scene", "spec_from_dict"]
+__all__ = ["SceneSpec", "AssetSpec", "load_spec", "build_scene", "spec_from_dict", "load_scene", "SCENE_EXTENSIONS"]
 
-Vec3 = tuple[float, float, float]
+#: File extensions of scene specs.
+SCENE_EXTENSIONS = (".yaml", ".yml")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False)
-
-
-class TransformSpec(_Strict):
+class TransformSpec(Strict):
     """Placement: translate (scene units), rotate (Euler XYZ degrees), scale."""
 
     translate: Vec3 = (0.0, 0.0, 0.0)
     rotate: Vec3 = (0.0, 0.0, 0.0)
-    scale: Union[float, Vec3] = 1.0
-
-    @field_validator("scale")
-    @classmethod
-    def _positive_scale(cls, v):
-        vals = np.broadcast_to(np.asarray(v, dtype=float), 3)
-        if np.any(vals <= 0) or not np.all(np.isfinite(vals)):
-            raise ValueError("scale must be positive")
-        return v
-
-    @field_validator("translate", "rotate")
-    @classmethod
-    def _finite(cls, v):
-        if not np.all(np.isfinite(v)):
-            raise ValueError("values must be finite numbers")
-        return v
-
-    def to_transform(self) -> Transform:
-        return Transform(translate=self.translate, rotate=self.rotate, scale=self.scale)
+    scale: Scale = 1.0
 
 
-class MaterialSpec(_Strict):
+class MaterialSpec(Strict):
     roughness: float = PField(0.5, ge=0, le=1)
     metallic: float = PField(0.0, ge=0, le=1)
-    opacity: float = PField(1.0, ge=0, le=1)
+    opacity: Opacity = 1.0
 
 
-class RepeatSpec(_Strict):
+class RepeatSpec(Strict):
     """Place ``count`` copies, each shifted by ``offset`` from the previous one."""
 
     count: int = PField(ge=1, le=1_000_000)
     offset: Vec3
 
 
-class AssetSpec(_Strict):
+class _WithSections(Strict):
+    """A spec level that also holds registered sections (validated by :func:`spec_from_dict`)."""
+
+    _sections: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def sections(self) -> dict[str, Any]:
+        """``{key: validated section}`` of the registered sections present here."""
+        return self._sections
+
+    def __getattr__(self, name: str) -> Any:
+        sections = self.__pydantic_private__.get("_sections", {}) if self.__pydantic_private__ else {}
+        if name in sections:
+            return sections[name]
+        return super().__getattr__(name)
+
+
+class AssetSpec(_WithSections):
     """One asset (or a row of ``repeat.count`` copies named ``<name>_01``...)."""
 
     name: str
     kind: Optional[str] = None
     mesh: Optional[str] = None
-    mesh_units: Optional[str] = None
+    mesh_units: Optional[Units] = None
     params: dict[str, Any] = PField(default_factory=dict)
     group: Optional[str] = None
     transform: TransformSpec = PField(default_factory=TransformSpec)
     repeat: Optional[RepeatSpec] = None
-    color: Optional[Vec3] = None
+    color: Optional[Color] = None
     material: MaterialSpec = PField(default_factory=MaterialSpec)
     label: Optional[str] = None
     metadata: dict[str, Any] = PField(default_factory=dict)
-    sensors: Optional[SensorSource] = None
 
     @field_validator("name")
     @classmethod
     def _name(cls, v):
+        from .scene import valid_name
+
         try:
             return valid_name(v)
         except InputError as exc:
@@ -97,6 +98,8 @@ class AssetSpec(_Strict):
     @field_validator("group")
     @classmethod
     def _group(cls, v):
+        from .scene import valid_name
+
         if v is not None:
             for part in v.split("/"):
                 try:
@@ -114,20 +117,6 @@ class AssetSpec(_Strict):
             raise ValueError(f"unknown equipment kind {v!r}; valid: {', '.join(sorted(EQUIPMENT))}")
         return v
 
-    @field_validator("mesh_units")
-    @classmethod
-    def _units(cls, v):
-        if v is not None and v not in UNITS:
-            raise ValueError(f"unknown units {v!r}; valid: {', '.join(UNITS)}")
-        return v
-
-    @field_validator("color")
-    @classmethod
-    def _color(cls, v):
-        if v is not None and not all(0 <= c <= 1 for c in v):
-            raise ValueError("color components must be in [0, 1]")
-        return v
-
     @model_validator(mode="after")
     def _geometry(self):
         if (self.kind is None) == (self.mesh is None):
@@ -135,8 +124,9 @@ class AssetSpec(_Strict):
         if self.mesh is not None and self.params:
             raise ValueError("'params' only applies to procedural equipment ('kind')")
         if self.kind is not None:
-            from .equipment import EQUIPMENT
             import inspect
+
+            from .equipment import EQUIPMENT
 
             valid = inspect.signature(EQUIPMENT[self.kind]).parameters
             bad = sorted(set(self.params) - set(valid))
@@ -145,51 +135,31 @@ class AssetSpec(_Strict):
         return self
 
 
-class AppearanceSpec(_Strict):
+class AppearanceSpec(Strict):
     """Look of one asset after the scene is built (e.g. a translucent ``body`` organ)."""
 
-    opacity: Optional[float] = PField(None, ge=0, le=1)
-    color: Optional[Vec3] = None
+    opacity: Optional[Opacity] = None
+    color: Optional[Color] = None
     visible: Optional[bool] = None
 
-    @field_validator("color")
-    @classmethod
-    def _color(cls, v):
-        if v is not None and not all(0 <= c <= 1 for c in v):
-            raise ValueError("color components must be in [0, 1]")
-        return v
 
-
-class SceneSpec(_Strict):
-    """Top level of a scene spec file."""
+class SceneSpec(_WithSections):
+    """Top level of a scene spec file (plus the registered sections it uses)."""
 
     name: str = "scene"
     description: str = ""
-    units: str = "m"
+    units: Units = "m"
     up_axis: Literal["Y", "Z"] = "Z"
     fps: float = PField(10.0, gt=0, le=1000)
     color_by: Optional[str] = None
     floor: Optional[bool] = PField(None, description="draw a floor in renders (default: for scenes in metres)")
     assets: list[AssetSpec] = PField(default_factory=list)
-    risk: Optional[RiskSpec] = None
-    thermal: list[ThermalSpec] = PField(default_factory=list)
-    anatomy: Optional[AnatomySpec] = None
-    segmentation: Optional[SegmentationSpec] = None
     appearance: dict[str, AppearanceSpec] = PField(
         default_factory=dict, description="asset name or path -> opacity/color/visible, applied last"
     )
 
-    @field_validator("units")
-    @classmethod
-    def _units(cls, v):
-        if v not in UNITS:
-            raise ValueError(f"unknown units {v!r}; valid: {', '.join(UNITS)}")
-        return v
-
     @model_validator(mode="after")
     def _unique(self):
-        if not self.assets and self.anatomy is None and self.segmentation is None:
-            raise ValueError("a scene needs 'assets' (equipment or mesh files), 'anatomy' or 'segmentation'")
         seen: dict[str, int] = {}
         for i, a in enumerate(self.assets):
             key = f"{a.group or ''}/{a.name}"
@@ -200,136 +170,104 @@ class SceneSpec(_Strict):
 
 
 # --------------------------------------------------------------------------- loading
-def _line_index(text: str) -> dict[tuple, int]:
-    """Map YAML locations (tuples of keys/indices) to 1-based line numbers."""
-    import yaml
-
-    out: dict[tuple, int] = {}
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
-        return out
-
-    def walk(node, loc):
-        out[loc] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                out[loc + (k.value,)] = k.start_mark.line + 1
-                walk(v, loc + (k.value,))
-                out[loc + (k.value,)] = k.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode):
-            for i, v in enumerate(node.value):
-                walk(v, loc + (i,))
-
-    if root is not None:
-        walk(root, ())
-    return out
-
-
-def _fmt_loc(loc: tuple) -> str:
-    s = ""
-    for part in loc:
-        if isinstance(part, int):
-            s += f"[{part}]"
-        else:
-            s += ("." if s else "") + str(part)
-    return s or "(top level)"
-
-
-def _spec_error(exc: ValidationError, source: str, lines: dict[tuple, int]) -> SpecError:
-    msgs = []
-    for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p in ("function-after", "tagged-union"))))
-        # pydantic adds union branch names (e.g. 'tuple[float, float, float]'): drop them
-        where = _fmt_loc(loc)
-        line = None
-        probe = loc
-        while probe and line is None:
-            line = lines.get(probe)
-            probe = probe[:-1]
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            parent = loc[:-1]
-            msg = f"unknown key {loc[-1]!r}" + _valid_keys(parent)
-        elif err["type"] == "missing":
-            msg = f"missing required key {loc[-1]!r}"
-        msgs.append(f"{source}{f':{line}' if line else ''}: {where}: {msg}")
-    text = msgs[0] if len(msgs) == 1 else msgs[0] + f" (and {len(msgs) - 1} more: " + "; ".join(m.split(': ', 1)[1] for m in msgs[1:4]) + ")"
-    return SpecError(text)
-
-
-def _valid_keys(parent: tuple) -> str:
-    model = SceneSpec
-    for p in parent:
-        if isinstance(p, int):
-            continue
-        field = model.model_fields.get(p)
-        if field is None:
-            return ""
-        ann = field.annotation
-        inner = getattr(ann, "__args__", None)
-        cand = [a for a in (inner or (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
-        if not cand:
-            return ""
-        model = cand[0]
-    return f"; valid keys: {', '.join(model.model_fields)}"
-
-
-def spec_from_dict(data: Any, *, source: str = "<spec>", text: str | None = None) -> SceneSpec:
-    """Validate a spec given as a dict; errors name ``source`` and (with ``text``) lines."""
+def _split_sections(data: dict, core: type, scope: str, doc: YamlDocument, at: tuple) -> tuple[dict, dict]:
+    """``data`` -> (core keys, {section key: raw value}); unknown keys are located errors."""
     if not isinstance(data, dict):
-        raise SpecError(f"{source}: a scene spec must be a mapping with at least 'assets', got {type(data).__name__}")
-    try:
-        return SceneSpec.model_validate(data)
-    except ValidationError as exc:
-        raise _spec_error(exc, source, _line_index(text) if text else {}) from None
+        return data, {}
+    registered = section_keys(scope)  # type: ignore[arg-type]
+    core_part, sections = {}, {}
+    for k, v in data.items():
+        if k in core.model_fields:
+            core_part[k] = v
+        elif k in registered:
+            sections[k] = v
+        else:
+            valid = [*core.model_fields, *registered]
+            line = doc.lines.get(at + (k,))
+            where = f"{doc.source}{f':{line}' if line else ''}"
+            from .yamlspec import format_location
+
+            err = SpecError(f"{where}: {format_location(at + (k,))}: unknown key {k!r}; valid keys: {', '.join(valid)}")
+            err.located = True
+            raise err
+    return core_part, sections
+
+
+def _validate_section(key: str, raw: Any, doc: YamlDocument, at: tuple) -> tuple[SpecSection, Any]:
+    section = get_section(key)
+    return section, doc.validate(section.model, raw, at=at + (key,))
+
+
+def spec_from_document(doc: YamlDocument) -> SceneSpec:
+    """Validate a parsed spec: core keys, then each registered section it uses."""
+    data = doc.data
+    if not isinstance(data, dict):
+        raise SpecError(f"{doc.source}: a scene spec must be a mapping with at least 'assets', got {type(data).__name__}")
+    core, scene_sections = _split_sections(data, SceneSpec, "scene", doc, ())
+    assets_raw = core.get("assets")
+    asset_sections: list[dict] = []
+    if isinstance(assets_raw, list):
+        cleaned = []
+        for i, a in enumerate(assets_raw):
+            a_core, a_sec = _split_sections(a, AssetSpec, "asset", doc, ("assets", i))
+            cleaned.append(a_core)
+            asset_sections.append(a_sec)
+        core = {**core, "assets": cleaned}
+    spec = doc.validate(SceneSpec, core)
+    for key, raw in scene_sections.items():
+        spec._sections[key] = _validate_section(key, raw, doc, ())[1]
+    for i, (a, secs) in enumerate(zip(spec.assets, asset_sections)):
+        for key, raw in secs.items():
+            a._sections[key] = _validate_section(key, raw, doc, ("assets", i))[1]
+    if not spec.assets and not scene_sections:
+        raise SpecError(f"{doc.source}: a scene needs 'assets' (equipment or mesh files) or a section that adds "
+                        f"assets; sections: {', '.join(section_keys('scene'))}")
+    spec._document = doc  # type: ignore[attr-defined]
+    return spec
+
+
+def spec_from_dict(data: Any, *, source: str = "<spec>", text: str | None = None,
+                   base_dir: str | Path | None = None) -> SceneSpec:
+    """Validate a spec given as a dict; errors name ``source`` and (with ``text``) lines.
+
+    Relative paths inside it resolve against ``base_dir`` (default: the current folder).
+    """
+    doc = YamlDocument(source=source, data=data, text=text,
+                       path=(Path(base_dir) / "<spec>") if base_dir is not None else None)
+    return spec_from_document(doc)
 
 
 def load_spec(path: str | Path) -> SceneSpec:
     """Read and validate a YAML scene spec file."""
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"{path}: no such spec file")
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(f"{path}{where}: invalid YAML: {problem}") from None
-    if data is None:
-        raise SpecError(f"{path}: the spec file is empty")
-    spec = spec_from_dict(data, source=str(path), text=text)
-    spec._base_dir = path.parent  # type: ignore[attr-defined]
-    spec._source = str(path)  # type: ignore[attr-defined]
-    return spec
+    return spec_from_document(read_yaml(path, what="scene spec"))
 
 
 # --------------------------------------------------------------------------- building
 def _asset_from_spec(a: AssetSpec, name: str, translate_offset: np.ndarray, base_dir: Path, scene_units: str,
-                     source: str, index: int) -> Asset:
-    from .equipment import equipment_asset
+                     doc: YamlDocument, index: int):
+    from .scene import UNITS, Asset, Material, Transform
 
-    tr = a.transform.to_transform()
+    tr = a.transform
     tr = Transform(translate=np.asarray(tr.translate) + translate_offset, rotate=tr.rotate, scale=tr.scale)
     if a.kind is not None:
+        from .equipment import equipment_asset
+
         try:
             asset = equipment_asset(name, a.kind, transform=tr, color=a.color, **a.params)
         except InputError as exc:
-            raise SpecError(f"{source}: assets[{index}].params: {exc}") from None
+            raise doc.error(("assets", index, "params"), str(exc)) from None
     else:
         from .io import read_mesh
 
-        mesh_path = Path(a.mesh)
+        mesh_path = Path(a.mesh).expanduser()
         if not mesh_path.is_absolute():
             mesh_path = base_dir / mesh_path
         try:
             mesh = read_mesh(mesh_path)
+        except MissingFileError as exc:
+            raise _located_missing(doc, ("assets", index, "mesh"), exc) from None
         except Twin3DError as exc:
-            raise SpecError(f"{source}: assets[{index}].mesh: {exc}") from None
+            raise doc.error(("assets", index, "mesh"), str(exc)) from None
         if a.mesh_units and a.mesh_units != scene_units:
             mesh = mesh.scale(UNITS[a.mesh_units] / UNITS[scene_units], inplace=False)
         asset = Asset(name, mesh=mesh, transform=tr, asset_type="mesh",
@@ -343,12 +281,38 @@ def _asset_from_spec(a: AssetSpec, name: str, translate_offset: np.ndarray, base
     return asset
 
 
-def build_scene(spec: SceneSpec | str | Path, *, base_dir: str | Path | None = None) -> Scene:
-    """Build a :class:`Scene` from a spec object or a spec file path."""
+def _located_missing(doc: YamlDocument, loc: tuple, exc: MissingFileError) -> MissingFileError:
+    out = MissingFileError(exc.filename, f"{doc.where(loc)}: {exc}", what=exc.what)
+    out.located = True
+    return out
+
+
+def _document(spec: SceneSpec, base_dir: str | Path | None) -> YamlDocument:
+    doc = getattr(spec, "_document", None) or YamlDocument(source="<spec>", data=None)
+    if base_dir is not None:
+        doc = YamlDocument(source=doc.source, data=doc.data, text=doc.text, path=Path(base_dir) / "<spec>")
+    return doc
+
+
+def build_scene(spec: SceneSpec | str | Path, *, base_dir: str | Path | None = None, sections: bool = True):
+    """Build a :class:`~twin3d.scene.Scene` from a spec object or a spec file path.
+
+    Parameters
+    ----------
+    spec
+        A :class:`SceneSpec` or the path of a YAML spec.
+    base_dir
+        Folder relative paths resolve against (default: the spec file's folder).
+    sections
+        Apply the spec's sections (sensors, predictors...). ``False`` builds the
+        geometry only: no predictor runs, nothing is read or written for them.
+    """
+    from .scene import Scene
+
     if not isinstance(spec, SceneSpec):
         spec = load_spec(spec)
-    base = Path(base_dir) if base_dir is not None else Path(getattr(spec, "_base_dir", "."))
-    source = getattr(spec, "_source", "<spec>")
+    doc = _document(spec, base_dir)
+    base = doc.base_dir
     scene = Scene(name=spec.name, units=spec.units, up_axis=spec.up_axis, fps=spec.fps)
     if spec.floor is not None:
         scene.metadata["floor"] = spec.floor
@@ -356,7 +320,8 @@ def build_scene(spec: SceneSpec | str | Path, *, base_dir: str | Path | None = N
         scene.metadata["description"] = spec.description
     if spec.color_by is not None:
         scene.metadata["color_by"] = spec.color_by
-    sensor_sources: list[tuple[int, Asset, Any]] = []
+    plan: list[tuple[int, int, str, Any, SectionContext]] = []
+    shared: dict = {}
     for i, a in enumerate(spec.assets):
         parent = scene.root
         if a.group:
@@ -367,53 +332,42 @@ def build_scene(spec: SceneSpec | str | Path, *, base_dir: str | Path | None = N
         offset = np.asarray(a.repeat.offset if a.repeat else (0.0, 0.0, 0.0), dtype=float)
         for k in range(count):
             name = a.name if count == 1 else f"{a.name}_{k + 1:0{width}d}"
-            asset = _asset_from_spec(a, name, offset * k, base, spec.units, source, i)
+            asset = _asset_from_spec(a, name, offset * k, base, spec.units, doc, i)
             try:
                 parent.add(asset)
             except InputError as exc:
-                raise SpecError(f"{source}: assets[{i}]: {exc}") from None
-            if a.sensors is not None:
-                sensor_sources.append((i, asset, a.sensors))
-    _apply_predictors(scene, spec, sensor_sources, base, source)
+                raise doc.error(("assets", i), str(exc)) from None
+            path = f"{a.group}/{name}" if a.group else name
+            for key, value in a.sections.items():
+                ctx = SectionContext(doc.path, base, ("assets", i, key), doc, asset=path, shared=shared)
+                plan.append((get_section(key).order, len(plan), key, value, ctx))
+    for key, value in spec.sections.items():
+        ctx = SectionContext(doc.path, base, (key,), doc, shared=shared)
+        plan.append((get_section(key).order, len(plan), key, value, ctx))
+    scene.metadata["spec_sections"] = sorted(spec.sections) + sorted({k for a in spec.assets for k in a.sections})
+    if sections:
+        for _, _, key, value, ctx in sorted(plan, key=lambda p: (p[0], p[1])):
+            apply_section(get_section(key), scene, value, ctx)
+    _apply_appearance(scene, spec, doc)
     return scene
 
 
-def _apply_predictors(scene: Scene, spec: SceneSpec, sensor_sources, base: Path, source: str) -> None:
-    """Sensors first (they set the timeline), then the predictors that read them."""
-    times = scene.times
-    csv_cache: dict = {}
-    for i, asset, src in sensor_sources:
-        try:
-            times = apply_sensor_source(asset, src, times=times, base_dir=base, csv_cache=csv_cache)
-        except Twin3DError as exc:
-            raise SpecError(f"{source}: assets[{i}].sensors ({asset.name}): {exc}") from None
-    if spec.risk is not None:
-        try:
-            apply_risk_spec(scene, spec.risk, base_dir=base)
-        except Twin3DError as exc:
-            raise SpecError(f"{source}: risk: {exc}") from None
-    if spec.thermal:
-        try:
-            apply_thermal_spec(scene, spec.thermal, base_dir=base)
-        except SpecError as exc:
-            raise SpecError(f"{source}: {exc}") from None
-        except Twin3DError as exc:
-            raise SpecError(f"{source}: thermal: {exc}") from None
-    if spec.anatomy is not None:
-        try:
-            apply_anatomy_spec(spec.anatomy, scene, base_dir=base)
-        except (Twin3DError, FileNotFoundError) as exc:
-            raise SpecError(f"{source}: anatomy: {exc}") from None
-    if spec.segmentation is not None:
-        try:
-            apply_segmentation_spec(spec.segmentation, scene, base_dir=base)
-        except (Twin3DError, FileNotFoundError) as exc:
-            raise SpecError(f"{source}: segmentation: {exc}") from None
+def apply_section(section: SpecSection, scene, value: Any, ctx: SectionContext) -> None:
+    """Run one section's ``apply``; every error comes out located (``file:line: section: message``)."""
+    try:
+        section.apply(scene, value, ctx)
+    except (Twin3DError, FileNotFoundError) as exc:
+        raise ctx.locate(exc) from None
+
+
+def _apply_appearance(scene, spec: SceneSpec, doc: YamlDocument) -> None:
+    from .scene import Material
+
     for name, look in spec.appearance.items():
         try:
             asset = scene.get(name)
         except KeyError as exc:
-            raise SpecError(f"{source}: appearance.{name}: {exc.args[0]}") from None
+            raise doc.error(("appearance", name), str(exc.args[0])) from None
         m = asset.material
         if look.opacity is not None or look.color is not None:
             asset.material = Material(name=m.name, base_color=look.color or m.base_color, roughness=m.roughness,
@@ -422,3 +376,29 @@ def _apply_predictors(scene: Scene, spec: SceneSpec, sensor_sources, base: Path,
             asset.parts = [type(p)(p.name, tuple(look.color)) for p in asset.parts]
         if look.visible is not None:
             asset.visible = look.visible
+
+
+# --------------------------------------------------------------------------- any scene file
+def load_scene(path: str | Path, *, sections: bool = True):
+    """A :class:`~twin3d.scene.Scene` from a scene spec (YAML; its sections are applied) or a USD file.
+
+    ``sections=False`` builds a spec's geometry without running its sections.
+    """
+    from .errors import UnsupportedFormatError
+
+    path = Path(path)
+    ext = path.suffix.lower()
+    if not path.exists():
+        raise MissingFileError(path, what="scene file")
+    if ext in SCENE_EXTENSIONS:
+        return build_scene(path, sections=sections)
+    from .io import USD_EXTENSIONS as USD_READ_EXTENSIONS
+
+    if ext in USD_READ_EXTENSIONS:
+        from .usd import read_usd
+
+        return read_usd(path)
+    raise UnsupportedFormatError(
+        f"{path}: cannot load a scene from {ext or 'a file without extension'!r}; "
+        f"use a scene spec ({', '.join(SCENE_EXTENSIONS)}) or a USD file ({', '.join(USD_READ_EXTENSIONS)})"
+    )

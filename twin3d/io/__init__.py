@@ -18,9 +18,9 @@ from typing import Callable
 import numpy as np
 import pyvista as pv
 
-from ..errors import InputError, UnsupportedFormatError
+from ..errors import InputError, MissingFileError, UnsupportedFormatError
 
-__all__ = ["register_reader", "read_mesh", "supported_extensions", "load_scene", "READERS"]
+__all__ = ["register_reader", "read_mesh", "supported_extensions", "READERS", "USD_EXTENSIONS"]
 
 READERS: dict[str, Callable[[Path], pv.PolyData]] = {}
 _ENTRY_POINTS_LOADED = False
@@ -77,8 +77,10 @@ def read_mesh(path: str | Path) -> pv.PolyData:
         raise UnsupportedFormatError(
             f"{path}: unsupported mesh format {ext or '(no extension)'!r}; supported: {', '.join(supported_extensions())}"
         )
+    if not path.exists():
+        raise MissingFileError(path, what="mesh file")
     if not path.is_file():
-        raise InputError(f"{path}: no such file")
+        raise InputError(f"{path}: is a folder, expected a mesh file")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: the file is empty")
     mesh = READERS[ext](path)
@@ -137,25 +139,5 @@ def _read_usd_mesh(path: Path) -> pv.PolyData:
     return pieces[0] if len(pieces) == 1 else pv.merge(pieces, merge_points=False)
 
 
-SCENE_EXTENSIONS = (".yaml", ".yml")
+#: Extensions of USD files (a whole stage: :func:`twin3d.usd.read_usd`; one merged mesh: :func:`read_mesh`).
 USD_EXTENSIONS = (".usd", ".usda", ".usdc", ".usdz")
-
-
-def load_scene(path: str | Path):
-    """A :class:`~twin3d.scene.Scene` from a scene spec (YAML; its predictors are run) or a USD file."""
-    path = Path(path)
-    ext = path.suffix.lower()
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if ext in SCENE_EXTENSIONS:
-        from ..spec import build_scene
-
-        return build_scene(path)
-    if ext in USD_EXTENSIONS:
-        from ..usd import read_usd
-
-        return read_usd(path)
-    raise UnsupportedFormatError(
-        f"{path}: cannot load a scene from {ext or 'a file without extension'!r}; "
-        f"use a scene spec ({', '.join(SCENE_EXTENSIONS)}) or a USD file ({', '.join(USD_EXTENSIONS)})"
-    )

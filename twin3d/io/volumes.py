@@ -34,7 +34,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from .._util import atomic_path
-from ..errors import InputError, UnsupportedFormatError
+from ..errors import InputError, MissingFileError, UnsupportedFormatError
 
 __all__ = [
     "Volume",
@@ -253,8 +253,8 @@ def read_volume(path: str | os.PathLike, *, series_uid: str | None = None) -> Vo
 
     Raises
     ------
-    FileNotFoundError
-        ``path`` does not exist.
+    MissingFileError
+        ``path`` does not exist (also a ``FileNotFoundError``).
     UnsupportedFormatError
         A file that is neither NIfTI nor a folder.
     InputError
@@ -263,7 +263,7 @@ def read_volume(path: str | os.PathLike, *, series_uid: str | None = None) -> Vo
     """
     p = Path(path)
     if not p.exists():
-        raise FileNotFoundError(f"{p}: no such file or folder")
+        raise MissingFileError(p, f"{p}: no such file or folder", what="volume (NIfTI file or DICOM folder)")
     if p.is_dir():
         return _read_dicom_series(p, series_uid=series_uid)
     if _is_nifti(p):

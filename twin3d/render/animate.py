@@ -25,8 +25,9 @@ import numpy as np
 from .._util import atomic_path, progress_bar
 from ..errors import InputError, UnsupportedFormatError
 from ..scene import Scene
+from .presets import format_time, parse_size
 
-__all__ = ["render_animation", "frame_indices", "format_time", "VIDEO_EXTENSIONS", "FRAME_PATTERN"]
+__all__ = ["render_animation", "frame_indices", "VIDEO_EXTENSIONS", "FRAME_PATTERN"]
 
 VIDEO_EXTENSIONS = (".mp4", ".gif")
 #: File names of the PNG frames written into a folder.
@@ -84,15 +85,6 @@ def _output_kind(out: Path) -> str:
         return "folder"
     raise UnsupportedFormatError(f"cannot write an animation to {out}: use a .mp4 or .gif file, or a folder "
                                  "(no extension) for numbered PNG frames")
-
-
-def format_time(t: float) -> str:
-    """Data time for titles: ``12.50 s``, ``2:05.0 min``, ``1:39:00.0 h``."""
-    if t >= 3600:
-        return f"{int(t // 3600)}:{int(t % 3600 // 60):02d}:{t % 60:04.1f} h"
-    if t >= 60:
-        return f"{int(t // 60)}:{t % 60:04.1f} min"
-    return f"{t:.2f} s"
 
 
 def _title(scene: Scene, index: int) -> str:
@@ -161,7 +153,7 @@ def render_animation(scene: Scene, out: str | Path, *, frames: int | None = None
     progress
         Show a progress bar (default: only on an interactive terminal).
     instancing
-        ``auto``/``always``/``never``: see :class:`~twin3d.render.instanced.InstancedGeometry`.
+        ``auto``/``always``/``never``: see :class:`~twin3d.render.batching.InstancedGeometry`.
     anti_aliasing
         ``msaa`` (default), ``fxaa`` or ``none`` (fastest).
 
@@ -170,8 +162,7 @@ def render_animation(scene: Scene, out: str | Path, *, frames: int | None = None
     Path
         ``out``.
     """
-    from .instanced import InstancedRenderer
-    from .offscreen import parse_size
+    from .renderer import InstancedRenderer
 
     out = Path(out)
     kind = _output_kind(out)

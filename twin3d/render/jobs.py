@@ -49,10 +49,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Literal, Optional, Union
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field as PField, ValidationError, field_validator, model_validator
+from pydantic import Field as PField, field_validator, model_validator
 
 from .._util import atomic_path, progress_bar
-from ..errors import InputError, SpecError, Twin3DError
+from ..errors import InputError, Twin3DError
+from ..spectypes import Cameras, FrameCount, Frames, Strict
 
 __all__ = ["RenderJob", "JobScene", "FrameCount", "load_job", "run_render_job", "JobReport", "render_item",
            "probe_scene", "EXECUTORS"]
@@ -64,58 +65,18 @@ _MAX_POOL_RESTARTS = 3
 
 
 # =========================================================================== job spec
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+# A job file is read by the one YAML loader (twin3d.yamlspec) into these models; cameras
+# and frames use the annotated types every YAML model shares (twin3d.spectypes).
 
 
-class FrameCount(_Strict):
-    """``count`` frames sampled evenly over the timeline (first and last included)."""
-
-    count: int = PField(ge=1, le=100_000)
-
-
-FramesSpec = Union[Literal["all", "last"], list[int], FrameCount]
-
-
-def _check_frames(v):
-    ok = v is None or v in ("all", "last") or (isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool)
-                                                                           for x in v) and v) or isinstance(v, dict)
-    if not ok:
-        raise ValueError(f"frames must be 'all', 'last', a non-empty list of frame indices (negative: from the end) "
-                         f"or {{count: N}}, got {v!r}")
-    return v
-
-
-def _check_cameras(v):
-    from .offscreen import CAMERAS
-
-    if v is not None:
-        if not v:
-            raise ValueError("give at least one camera")
-        bad = [c for c in v if c not in CAMERAS]
-        if bad:
-            raise ValueError(f"unknown camera(s) {bad}; valid: {', '.join(CAMERAS)}")
-    return v
-
-
-class JobScene(_Strict):
+class JobScene(Strict):
     """One scene of a job; ``cameras``/``frames``/``color_by`` override the job's."""
 
     path: str
     name: Optional[str] = None
-    cameras: Optional[list[str]] = None
-    frames: Optional[FramesSpec] = None
+    cameras: Optional[Cameras] = None
+    frames: Optional[Frames] = None
     color_by: Optional[str] = None
-
-    @field_validator("cameras")
-    @classmethod
-    def _cameras(cls, v):
-        return _check_cameras(v)
-
-    @field_validator("frames", mode="before")
-    @classmethod
-    def _frames(cls, v):
-        return _check_frames(v)
 
     @field_validator("name")
     @classmethod
@@ -125,13 +86,13 @@ class JobScene(_Strict):
         return v
 
 
-class RenderJob(_Strict):
+class RenderJob(Strict):
     """A render job file (see the module documentation)."""
 
     name: str = "render_job"
     scenes: list[Union[str, JobScene]] = PField(min_length=1)
-    cameras: list[str] = PField(default_factory=lambda: ["iso"])
-    frames: FramesSpec = "last"
+    cameras: Cameras = PField(default_factory=lambda: ["iso"])
+    frames: Frames = "last"
     size: str = "1280x720"
     output_dir: str = "renders"
     pattern: str = "{scene}/{camera}/frame_{frame:04d}.png"
@@ -143,20 +104,10 @@ class RenderJob(_Strict):
     anti_aliasing: Literal["msaa", "fxaa", "none"] = "msaa"
     workers: Optional[int] = PField(None, ge=1, le=1024)
 
-    @field_validator("cameras")
-    @classmethod
-    def _cameras(cls, v):
-        return _check_cameras(v)
-
-    @field_validator("frames", mode="before")
-    @classmethod
-    def _frames(cls, v):
-        return _check_frames(v)
-
     @field_validator("size")
     @classmethod
     def _size(cls, v):
-        from .offscreen import parse_size
+        from .presets import parse_size
 
         try:
             parse_size(v)
@@ -210,70 +161,19 @@ def _scene_name(s: Union[str, JobScene]) -> str:
 
 
 def load_job(path: str | os.PathLike) -> RenderJob:
-    """Read and validate a job file; errors name the file, line and key."""
-    import yaml
+    """Read and validate a job file; errors name the file, line and key.
 
-    path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"{path}: no such job file")
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise SpecError(f"{path}{f':{mark.line + 1}' if mark else ''}: invalid YAML: "
-                        f"{getattr(exc, 'problem', None) or exc}") from None
-    if not isinstance(data, dict):
-        raise SpecError(f"{path}: a render job must be a mapping with at least 'scenes'")
-    try:
-        return RenderJob.model_validate(data)
-    except ValidationError as exc:
-        raise SpecError(_job_error(path, text, exc)) from None
+    Raises
+    ------
+    MissingFileError
+        When the job file does not exist.
+    SpecError
+        Bad YAML, an unknown key (the message lists the valid ones) or a bad value.
+    """
+    from ..yamlspec import load_model
 
-
-def _job_error(path: Path, text: str, exc: ValidationError) -> str:
-    import yaml
-
-    lines: dict[tuple, int] = {}
-    try:
-        root = yaml.compose(text)
-
-        def walk(node, loc):
-            lines.setdefault(loc, node.start_mark.line + 1)
-            if isinstance(node, yaml.MappingNode):
-                for k, v in node.value:
-                    lines[loc + (k.value,)] = k.start_mark.line + 1
-                    walk(v, loc + (k.value,))
-            elif isinstance(node, yaml.SequenceNode):
-                for i, v in enumerate(node.value):
-                    walk(v, loc + (i,))
-
-        if root is not None:
-            walk(root, ())
-    except yaml.YAMLError:
-        pass
-    msgs = []
-    # the most specific errors (deepest location) first: for unions pydantic reports every branch
-    for err in sorted(exc.errors(), key=lambda e: -len(e["loc"])):
-        # keep the parts of the location that exist in the file (drops pydantic's union branch names)
-        loc: tuple = ()
-        for p in err["loc"]:
-            if loc + (p,) in lines or (isinstance(p, int) and not lines):
-                loc = loc + (p,)
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top level)"
-        line = None
-        probe = loc
-        while probe and line is None:
-            line = lines.get(probe)
-            probe = probe[:-1]
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            model = RenderJob if len(loc) <= 1 else JobScene
-            msg = f"unknown key {err['loc'][-1]!r}; valid keys: {', '.join(model.model_fields)}"
-        msgs.append(f"{path}{f':{line}' if line else ''}: {where}: {msg}")
-    msgs = list(dict.fromkeys(msgs))
-    return msgs[0] if len(msgs) == 1 else msgs[0] + f" (and {len(msgs) - 1} more: " + "; ".join(
-        m.split(": ", 1)[1] for m in msgs[1:4]) + ")"
+    job, _ = load_model(path, RenderJob, what="render job")
+    return job
 
 
 # =========================================================================== worker side
@@ -293,7 +193,7 @@ def _sha256(path: Path) -> str:
 
 def _load(path: str, sha: str | None):
     """The scene at ``path`` (cached per process and file content)."""
-    from ..io import load_scene
+    from ..spec import load_scene
 
     p = Path(path)
     digest = _sha256(p)
@@ -333,8 +233,8 @@ def render_item(task: dict) -> dict:
     """
     import imageio.v3 as iio
 
-    from .animate import format_time
-    from .instanced import InstancedRenderer
+    from .presets import format_time
+    from .renderer import InstancedRenderer
 
     t0 = time.perf_counter()
     worker = f"{socket.gethostname()}:{os.getpid()}"
@@ -504,7 +404,7 @@ class JobReport:
         return not self.failures
 
 
-def _frames_for(spec: FramesSpec, n: int) -> list[int]:
+def _frames_for(spec: Frames, n: int) -> list[int]:
     if spec == "all":
         return list(range(n))
     if spec == "last":
@@ -564,7 +464,7 @@ def run_render_job(job_path: str | os.PathLike, *, executor: str = "local", work
         Items with their status (``rendered``, ``skipped``, ``failed``); ``ok`` is
         False when any item failed.
     """
-    from .offscreen import parse_size
+    from .presets import parse_size
 
     t_start = time.perf_counter()
     job_path = Path(job_path)

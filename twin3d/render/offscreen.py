@@ -7,36 +7,10 @@ from pathlib import Path
 import numpy as np
 
 from .._util import atomic_path
-from ..errors import InputError, UnsupportedFormatError
+from ..errors import UnsupportedFormatError
 from ..scene import Scene
 
-__all__ = ["render_png", "render_image", "CAMERAS", "parse_size"]
-
-CAMERAS = ("iso", "front", "side", "top")
-_SMP_SET = False
-
-
-def parse_size(text: str | tuple[int, int]) -> tuple[int, int]:
-    """``"1280x720"`` -> ``(1280, 720)`` with validation."""
-    if isinstance(text, (tuple, list)):
-        w, h = (int(v) for v in text)
-    else:
-        try:
-            w, h = (int(v) for v in str(text).lower().split("x"))
-        except ValueError:
-            raise InputError(f"size {text!r} is not WIDTHxHEIGHT (e.g. 1280x720)") from None
-    if not (16 <= w <= 8192 and 16 <= h <= 8192):
-        raise InputError(f"size {w}x{h} out of range: width and height must be 16..8192")
-    return w, h
-
-
-def _use_all_cores() -> None:
-    global _SMP_SET
-    if not _SMP_SET:
-        import vtk
-
-        vtk.vtkSMPTools.SetBackend("STDThread")
-        _SMP_SET = True
+__all__ = ["render_png", "render_image"]
 
 
 def render_image(scene: Scene, *, size=(1280, 720), camera: str = "iso", frame: int | None = None,
@@ -66,27 +40,18 @@ def render_image(scene: Scene, *, size=(1280, 720), camera: str = "iso", frame: 
     anti_aliasing
         ``msaa``, ``fxaa`` or ``none``.
     """
-    from .instanced import InstancedRenderer
+    from .renderer import InstancedRenderer
 
     r = InstancedRenderer(scene, size=size, camera=camera, color_by=color_by, label_top=label_top, floor=floor,
                           anti_aliasing=anti_aliasing)
     try:
-        n = r.n_frames
-        r.set_frame(n - 1 if frame is None else _check_frame(frame, n))
+        # set_frame checks the frame (negative: from the end) and names the valid range
+        r.set_frame(r.n_frames - 1 if frame is None else frame)
         if title:
             r.title(title)
         return r.image()
     finally:
         r.close()
-
-
-def _check_frame(frame: int, n: int) -> int:
-    f = int(frame)
-    if f < 0:
-        f += n
-    if not 0 <= f < n:
-        raise InputError(f"frame {frame} out of range: the scene has {n} frame(s) (0..{n - 1})")
-    return f
 
 
 def render_png(scene: Scene, path: str | Path, **kwargs) -> Path:

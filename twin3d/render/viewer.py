@@ -33,7 +33,7 @@ import numpy as np
 
 from .._util import atomic_path
 from ..errors import InputError, Twin3DError
-from .animate import format_time
+from .presets import format_time
 from ..scene import Scene
 
 __all__ = ["Viewer", "KEYS", "display_available"]
@@ -91,7 +91,7 @@ class Viewer:
     fps
         Playback speed in frames per second (default: the scene's ``fps``).
     instancing
-        ``auto``/``always``/``never``, see :class:`~twin3d.render.instanced.InstancedGeometry`.
+        ``auto``/``always``/``never``, see :class:`~twin3d.render.batching.InstancedGeometry`.
 
     Raises
     ------
@@ -103,7 +103,7 @@ class Viewer:
     def __init__(self, scene: Scene, *, size: Sequence[int] | str = (1280, 800), color_by: str | None = None,
                  camera: str = "iso", screenshot_dir: str | os.PathLike = ".", fps: float | None = None,
                  instancing: str = "auto") -> None:
-        from .instanced import InstancedRenderer
+        from .renderer import InstancedRenderer
 
         if not display_available():
             raise Twin3DError("no display to open the viewer window: DISPLAY is not set "

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pyvista as pv
 
-from ..errors import InputError, UnsupportedFormatError
+from ..errors import InputError, MissingFileError, UnsupportedFormatError
 from ..scene import UNITS, Asset, Field, Material, Part, Scene, Transform, make_name
 from .schema import ASSET_API, register_schema
 
@@ -359,8 +359,10 @@ def read_usd(path: str | Path) -> Scene:
     path = Path(path)
     if path.suffix.lower() not in READ_EXTENSIONS:
         raise UnsupportedFormatError(f"{path}: not a USD file; supported: {', '.join(READ_EXTENSIONS)}")
+    if not path.exists():
+        raise MissingFileError(path, what="USD file")
     if not path.is_file():
-        raise InputError(f"{path}: no such file")
+        raise InputError(f"{path}: is a folder, expected a USD file")
     register_schema()
     from pxr import Tf, Usd
 

@@ -27,8 +27,10 @@ _REGISTERED = False
 
 
 def schema_dir() -> Path:
-    """Folder holding ``plugInfo.json`` and ``generatedSchema.usda``."""
-    return Path(__file__).resolve().parent / "schema"
+    """Folder holding ``plugInfo.json`` and ``generatedSchema.usda`` (package data ``twin3d.usd.plugin``)."""
+    from ..resources import package_dir
+
+    return package_dir("twin3d.usd.plugin")
 
 
 def register_schema() -> None:
@@ -44,7 +46,7 @@ def register_schema() -> None:
 
         raise Twin3DError(
             f"the twin3d USD schema plugin in {schema_dir()} did not load: a USD stage was probably "
-            "created before twin3d registered it; import twin3d.usd (or call register_schema()) first, "
+            "created before twin3d registered it; call twin3d.usd.register_schema() before creating any stage, "
             f"or set PXR_PLUGINPATH_NAME={schema_dir()}"
         )
     _REGISTERED = True

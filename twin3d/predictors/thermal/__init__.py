@@ -6,6 +6,11 @@ default, TensorFlow as an option, see :mod:`.backend`), check it against
 :func:`reference_solution` (analytic or finite volumes), save/load it, and put its
 field on an asset with :func:`thermal_field`.
 
+Modules: ``problem`` (heat problems), ``reference`` (analytic and finite-volume
+solutions), ``_core`` (what the backends share), ``backend`` + ``_torch`` /
+``_tensorflow`` (chosen at call time), ``pinn`` (the estimator), ``twin`` (fields on
+scene assets), ``section`` (the scene spec's ``thermal:`` section).
+
 Names are imported lazily: importing this package loads neither torch nor TensorFlow.
 """
 
@@ -28,8 +33,10 @@ _LAZY = {
     "ReferenceSolution": "reference", "analytic_solution": "reference", "finite_volume_solution": "reference",
     "reference_solution": "reference", "relative_l2": "reference",
     # scene
-    "DomainMap": "twin", "thermal_field": "twin", "pretrained_model_path": "twin", "ThermalSpec": "twin",
-    "ThermalTrainSpec": "twin", "ThermalSection": "twin", "apply_thermal_spec": "twin",
+    "DomainMap": "twin", "thermal_field": "twin", "pretrained_model_path": "twin",
+    # scene spec section
+    "ThermalSpec": "section", "ThermalTrainSpec": "section", "ThermalSection": "section",
+    "apply_thermal_spec": "section",
 }
 
 __all__ = sorted(_LAZY)

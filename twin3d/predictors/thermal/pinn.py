@@ -280,7 +280,8 @@ class ThermalPINN:
         history.append(("lbfgs", state["it"], state["loss"], time.perf_counter() - t0))
 
     # ------------------------------------------------------------------ predict
-    def _check_fitted(self) -> None:
+    def check_fitted(self) -> None:
+        """Raise :class:`~twin3d.errors.NotFittedError` unless the model is trained or loaded."""
         if not hasattr(self, "network_"):
             raise NotFittedError("this ThermalPINN is not fitted yet: call fit(problem) or ThermalPINN.load(path) first")
 
@@ -326,7 +327,7 @@ class ThermalPINN:
         (no Python loop over points). Points outside the domain raise
         :class:`~twin3d.errors.InputError` unless ``clip=True`` projects them onto it.
         """
-        self._check_fitted()
+        self.check_fitted()
         p = self._as_points(points, clip)
         t = self._as_times(times)
         unit = self.problem_.geometry.to_unit(p)
@@ -360,7 +361,7 @@ class ThermalPINN:
 
     def predict_pointwise(self, points: np.ndarray, times: np.ndarray, *, clip: bool = False) -> np.ndarray:
         """Temperatures at (point, time) pairs: ``points`` (n, dims) [m], ``times`` (n,) [s] -> (n,)."""
-        self._check_fitted()
+        self.check_fitted()
         p = self._as_points(points, clip)
         t = np.asarray(times, dtype=np.float64).reshape(-1)
         if t.shape[0] != p.shape[0]:
@@ -380,7 +381,7 @@ class ThermalPINN:
 
     def score(self, reference: ReferenceSolution | None = None) -> float:
         """Relative L2 error against ``reference`` (default :func:`reference_solution`)."""
-        self._check_fitted()
+        self.check_fitted()
         ref = reference if reference is not None else reference_solution(self.problem_)
         pred = self.predict(ref.points, ref.times)
         return relative_l2(pred, ref.values, ref.base)
@@ -388,7 +389,7 @@ class ThermalPINN:
     # ------------------------------------------------------------------ persistence
     def config(self) -> dict[str, Any]:
         """The JSON configuration stored next to the weights."""
-        self._check_fitted()
+        self.check_fitted()
         return {
             "format": FORMAT,
             "version": FORMAT_VERSION,
@@ -418,7 +419,7 @@ class ThermalPINN:
         The suffix must match the backend (``.pt`` for torch, ``.npz`` for TensorFlow);
         a path without one gets it. Returns the path written.
         """
-        self._check_fitted()
+        self.check_fitted()
         backend = get_backend(self.backend_)
         path = Path(path)
         if path.suffix == "":
@@ -487,8 +488,9 @@ def load_model(path: str | os.PathLike, *, backend: str | None = None) -> Therma
 
 
 def _read_model_file(path: Path) -> tuple[dict[str, Any], list[np.ndarray]]:
-    if not path.is_file():
-        raise InputError(f"thermal model file not found: {path}")
+    from ...errors import require_file
+
+    require_file(path, what="thermal model file")
     if not zipfile.is_zipfile(path):
         raise ModelFileError(f"{path}: not a twin3d thermal model (expected a .pt or .npz file written by ThermalPINN.save)")
     with zipfile.ZipFile(path) as zf:

@@ -614,7 +614,7 @@ class HeatProblem(_Model):
         if self.source is not None:
             raise ValueError("inconsistent conditions: a mode initial condition has no heat source; remove source")
         for axis, m in enumerate(ic.modes):
-            kinds = self._axis_kinds(axis, bcs)
+            kinds = self.axis_kinds(axis, bcs)
             if isinstance(g, Cylinder) and axis == 0:
                 if kinds[0] == "D" and m < 1:
                     raise ValueError("initial.modes[0] (radial) must be >= 1 with a fixed-temperature side face")
@@ -629,7 +629,7 @@ class HeatProblem(_Model):
         default = self.boundaries.get("all", INSULATED)
         return {f: self.boundaries.get(f, default) for f in self.geometry.face_names()}
 
-    def _axis_kinds(self, axis: int, bcs: dict | None = None) -> tuple[str, ...]:
+    def axis_kinds(self, axis: int, bcs: dict | None = None) -> tuple[str, ...]:
         """Condition kinds ('D'/'N'/'R') on the faces of unit axis ``axis`` (low face first)."""
         bcs = bcs if bcs is not None else self.resolved_boundaries()
         letter = {"dirichlet": "D", "neumann": "N", "convection": "R"}

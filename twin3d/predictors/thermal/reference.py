@@ -80,7 +80,7 @@ def mode_factors(problem: HeatProblem) -> list[_Factor]:
     g = problem.geometry
     out: list[_Factor] = []
     for axis, m in enumerate(ic.modes):
-        kinds = problem._axis_kinds(axis)
+        kinds = problem.axis_kinds(axis)
         if isinstance(g, Cylinder) and axis == 0:
             if kinds[0] == "D":
                 k = float(special.jn_zeros(0, m)[-1])

@@ -1,4 +1,4 @@
-"""Thermal PINN fields on scene assets, and the ``thermal`` section of a scene spec.
+"""Thermal PINN fields on scene assets (the scene adapter; the spec section is :mod:`.section`).
 
 :func:`thermal_field` evaluates a trained :class:`~.pinn.ThermalPINN` at an asset's
 mesh vertices for a number of frames and attaches the result as the per-vertex field
@@ -29,9 +29,8 @@ from pathlib import Path
 from typing import Any, Literal, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field as PField, TypeAdapter, ValidationError, model_validator
 
-from ...errors import InputError, SpecError, Twin3DError
+from ...errors import InputError
 from ...scene import Asset, Field, Scene
 from .pinn import ThermalPINN
 from .problem import Cylinder, HeatProblem, Plate, Rod, preset_problem
@@ -40,10 +39,6 @@ __all__ = [
     "DomainMap",
     "thermal_field",
     "pretrained_model_path",
-    "ThermalTrainSpec",
-    "ThermalSpec",
-    "ThermalSection",
-    "apply_thermal_spec",
     "AMBIENT_SENSOR",
 ]
 
@@ -144,7 +139,7 @@ def _roundest_axis(ext: np.ndarray) -> int:
 # --------------------------------------------------------------------------- field
 def _load(model: ThermalPINN | str | os.PathLike) -> ThermalPINN:
     if isinstance(model, ThermalPINN):
-        model._check_fitted()
+        model.check_fitted()
         return model
     return ThermalPINN.load(model)
 
@@ -296,158 +291,13 @@ def _problem_times(t: np.ndarray, t_end: float, time_scale: float | None) -> np.
 
 
 def pretrained_model_path(name: str = "motor_housing") -> Path:
-    """Path of a model shipped in the repository's ``assets/thermal/``.
+    """Path of a thermal model shipped with twin3d (package data ``twin3d.assets``, ``thermal/NAME.pt``).
 
     ``motor_housing`` is the ``cylinder`` preset trained with
     ``twin3d thermal train --problem cylinder --out assets/thermal/motor_housing.pt``
     (see docs/thermal.md for the exact command and its measured error).
     """
-    path = Path(__file__).resolve().parents[3] / "assets" / "thermal" / f"{name}.pt"
-    if not path.is_file():
-        raise InputError(
-            f"no pre-trained thermal model {name!r} at {path} (it ships in the source tree's assets/thermal/, "
-            "not in wheels); regenerate it with the command in docs/thermal.md"
-        )
-    return path
+    from ...resources import asset_path
 
-
-# --------------------------------------------------------------------------- spec
-class ThermalTrainSpec(BaseModel):
-    """Training settings for a thermal model built while the scene is loaded."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    backend: Literal["torch", "tensorflow"] | None = None
-    hidden: list[int] = PField(default_factory=lambda: [32, 32, 32], min_length=1)
-    adam_steps: int = PField(20, ge=0)
-    lbfgs_steps: int = PField(2000, ge=0)
-    lr: float = PField(1e-3, gt=0)
-    seed: int = 0
-    dtype: Literal["float32", "float64"] = "float32"
-
-    def estimator(self) -> ThermalPINN:
-        return ThermalPINN(backend=self.backend, hidden=tuple(self.hidden), adam_steps=self.adam_steps,
-                           lbfgs_steps=self.lbfgs_steps, lr=self.lr, seed=self.seed, dtype=self.dtype)
-
-
-class ThermalSpec(BaseModel):
-    """One entry of the scene spec's ``thermal`` list.
-
-    Give ``model`` (a saved model, path relative to the spec file) or ``problem``
-    (a preset name ``rod|plate|box|cylinder`` or a full problem mapping, trained with
-    ``train`` settings at load time). If both are given they must agree.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    asset: str
-    problem: Literal["rod", "plate", "box", "cylinder"] | HeatProblem | None = None
-    model: str | None = None
-    train: ThermalTrainSpec | None = None
-    frames: int = PField(10, ge=1)
-    part: str | None = None
-    axis: Literal["x", "y", "z"] | None = None
-    reverse: bool = False
-    ambient: str | None = "auto"
-    time_scale: float | None = PField(None, gt=0)
-    field: str = "temperature"
-    clim: tuple[float, float] | None = None
-
-    @model_validator(mode="after")
-    def _check(self) -> "ThermalSpec":
-        if self.model is None and self.problem is None:
-            raise ValueError("give 'model' (a saved thermal model) or 'problem' (rod|plate|box|cylinder or a mapping)")
-        if self.model is not None and self.train is not None:
-            raise ValueError("give either 'model' (load) or 'train' (train at load time), not both")
-        if self.clim is not None and not self.clim[1] > self.clim[0]:
-            raise ValueError(f"clim must be (low, high) with high > low, got {self.clim}")
-        return self
-
-    def resolved_problem(self) -> HeatProblem | None:
-        if self.problem is None:
-            return None
-        return preset_problem(self.problem) if isinstance(self.problem, str) else self.problem
-
-
-#: The ``thermal`` section of a scene spec: a list of :class:`ThermalSpec`.
-ThermalSection = list[ThermalSpec]
-_SECTION = TypeAdapter(ThermalSection)
-
-
-def _spec_error_text(exc: ValidationError) -> str:
-    """``thermal[i].field: message`` lines; union-branch noise (the preset-name branch
-    when a mapping was given, class names in locations) is left out."""
-    errors = exc.errors(include_url=False)
-
-    def is_branch(p: Any) -> bool:
-        return isinstance(p, str) and (p.startswith(("literal[", "function-")) or p[:1].isupper())
-
-    def literal(e: dict) -> bool:
-        return any(isinstance(p, str) and p.startswith("literal[") for p in e["loc"])
-
-    wrong_type = ("model_type", "dict_type", "model_attributes_type")
-    others = [e for e in errors if not literal(e) and e["type"] not in wrong_type]
-    useful = others or [e for e in errors if literal(e)] or errors
-    parts = []
-    for e in useful:
-        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"] if not is_branch(p))
-        msg = str(e["msg"]).removeprefix("Value error, ")
-        text = f"thermal{loc}: {msg}"
-        if text not in parts:
-            parts.append(text)
-    return "; ".join(parts)
-
-
-def apply_thermal_spec(
-    scene: Scene,
-    section: Sequence[ThermalSpec | dict[str, Any]],
-    base_dir: str | os.PathLike = ".",
-) -> dict[str, Field]:
-    """Apply a spec's ``thermal`` section to ``scene``; returns ``{asset path: field}``.
-
-    Each entry loads (or trains) a model and attaches its temperature field to the
-    named asset. Frames follow the scene timeline when the scene has one, else the
-    entry's ``frames`` over the problem's time span. Errors name the entry
-    (``thermal[i]``) and raise :class:`~twin3d.errors.SpecError`.
-    """
-    try:
-        items = _SECTION.validate_python(list(section))
-    except ValidationError as exc:
-        raise SpecError(_spec_error_text(exc)) from None
-    base = Path(base_dir)
-    out: dict[str, Field] = {}
-    for i, item in enumerate(items):
-        where = f"thermal[{i}]"
-        try:
-            asset = scene.get(item.asset)
-        except KeyError as exc:
-            raise SpecError(f"{where}.asset: {exc.args[0]}") from None
-        try:
-            problem = item.resolved_problem()
-            if item.model is not None:
-                path = Path(item.model)
-                path = path if path.is_absolute() else base / path
-                if not path.is_file():
-                    raise SpecError(f"{where}.model: file not found: {path}")
-                model = ThermalPINN.load(path)
-                if problem is not None and model.problem_ != problem:
-                    raise SpecError(
-                        f"{where}: the model {path.name} was trained on problem {model.problem_.name!r}, which differs "
-                        f"from the spec's problem {problem.name!r}; drop 'problem' or retrain"
-                    )
-            else:
-                assert problem is not None
-                model = (item.train or ThermalTrainSpec()).estimator().fit(problem)
-            field = thermal_field(
-                asset, model, times=scene.times, frames=item.frames, part=item.part, axis=item.axis,
-                reverse=item.reverse, ambient=item.ambient, time_scale=item.time_scale, name=item.field,
-                clim=item.clim,
-            )
-        except SpecError:
-            raise
-        except Twin3DError as exc:
-            raise SpecError(f"{where} (asset {item.asset!r}): {exc}") from None
-        path_of = next(p for p, a in scene.walk() if a is asset)
-        out[path_of] = field
-    return out
-
+    return asset_path("thermal", f"{name}.pt", what=f"pre-trained thermal model {name!r}",
+                      regenerate="the command in docs/thermal.md")

@@ -16,18 +16,19 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import typer
 
-from .errors import InputError, UnsupportedFormatError
+from ..errors import InputError, MissingFileError, UnsupportedFormatError
+from .errors import handle_errors
 
 __all__ = ["register", "train", "evaluate"]
 
 
 def _load_problem(spec: str):
-    from .predictors.thermal.problem import PRESETS, HeatProblem, preset_problem
+    from ..predictors.thermal.problem import PRESETS, HeatProblem, preset_problem
 
     if spec in PRESETS:
         return preset_problem(spec)
@@ -35,20 +36,16 @@ def _load_problem(spec: str):
     if path.suffix.lower() not in (".json", ".yaml", ".yml"):
         raise InputError(f"--problem {spec!r}: use one of {sorted(PRESETS)} or a problem file (.json/.yaml)")
     if not path.is_file():
-        raise InputError(f"--problem: file not found: {path}")
-    text = path.read_text()
+        raise MissingFileError(path, f"--problem: {path}: no such problem file (JSON/YAML)", what="problem file")
     if path.suffix.lower() == ".json":
         try:
-            data = json.loads(text)
+            data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
     else:
-        import yaml
+        from ..yamlspec import read_yaml
 
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise InputError(f"{path}: invalid YAML: {exc}") from None
+        data = read_yaml(path, what="heat problem file").data
     if not isinstance(data, dict):
         raise InputError(f"{path}: a problem file must hold a mapping (geometry, material, t_end, initial, ...)")
     try:
@@ -69,8 +66,8 @@ def train(
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: 1, fastest for these small networks)."),
 ) -> None:
     """Train a thermal PINN, report its relative L2 error against the reference, save it."""
-    from .predictors.thermal.backend import get_backend
-    from .predictors.thermal.pinn import ThermalPINN
+    from ..predictors.thermal.backend import get_backend
+    from ..predictors.thermal.pinn import ThermalPINN
 
     prob = _load_problem(problem)
     be = get_backend(backend)
@@ -98,7 +95,7 @@ def train(
 def _read_points(path: Path) -> np.ndarray:
     ext = path.suffix.lower()
     if not path.is_file():
-        raise InputError(f"--points: file not found: {path}")
+        raise MissingFileError(path, f"--points: {path}: no such points file", what="points file")
     if ext == ".npy":
         try:
             arr = np.load(path, allow_pickle=False)
@@ -139,8 +136,8 @@ def evaluate(
     Output columns: the point's coordinates, t [s], and the temperature in the
     problem's unit (degC or K), one row per point and time.
     """
-    from ._util import atomic_path
-    from .predictors.thermal.pinn import ThermalPINN
+    from .._util import atomic_path
+    from ..predictors.thermal.pinn import ThermalPINN
 
     model = ThermalPINN.load(model_path, backend=backend)
     prob = model.problem_
@@ -191,19 +188,13 @@ def evaluate(
     )
 
 
-def register(app: typer.Typer, *, error_handler: Callable | None = None) -> None:
-    """Add the ``thermal`` command group to ``app``.
-
-    ``error_handler`` wraps each command (default: :func:`twin3d.cli.handle_errors`,
-    which turns twin3d/OS errors into one stderr line and exit code 2).
-    """
-    if error_handler is None:
-        from .cli import handle_errors as error_handler
+def register(app: typer.Typer) -> None:
+    """Add the ``thermal`` command group to ``app``."""
     thermal_app = typer.Typer(
         name="thermal",
         help="Thermal PINN: train on a heat problem (torch or TensorFlow), evaluate at points.",
         no_args_is_help=True,
     )
-    thermal_app.command("train")(error_handler(train))
-    thermal_app.command("eval")(error_handler(evaluate))
+    thermal_app.command("train")(handle_errors(train))
+    thermal_app.command("eval")(handle_errors(evaluate))
     app.add_typer(thermal_app, name="thermal")

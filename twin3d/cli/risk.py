@@ -16,11 +16,12 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import typer
 
-from .errors import InputError, UnsupportedFormatError
+from ..errors import InputError, UnsupportedFormatError
+from .errors import handle_errors
 
 __all__ = ["register", "train", "predict", "simulate"]
 
@@ -73,9 +74,9 @@ def train(
     seed: int = typer.Option(0, "--seed", help="Seed of the cross-validation folds and the model."),
 ) -> None:
     """Cross-validate (stratified k-fold, fixed seed), print and save the metrics, then fit on all rows."""
-    from .predictors.risk import FailureRiskModel, cross_validate_risk, save_model
-    from .sensors import read_sensor_csv, training_table
-    from ._util import atomic_path
+    from ..predictors.risk import FailureRiskModel, cross_validate_risk, save_model
+    from ..sensors import read_sensor_csv, training_table
+    from .._util import atomic_path
 
     _check_suffix(out, (".skops",), "--out")
     if report is not None:
@@ -140,9 +141,9 @@ def predict(
     """Score every row of a table with a saved model."""
     import numpy as np
 
-    from .predictors.risk import load_model
-    from .sensors import read_sensor_csv
-    from ._util import atomic_path
+    from ..predictors.risk import load_model
+    from ..sensors import read_sensor_csv
+    from .._util import atomic_path
 
     _check_suffix(out, (".csv",), "--out")
     model = load_model(model_path)
@@ -170,8 +171,8 @@ def simulate(
     step_seconds: float = typer.Option(60.0, "--step-seconds", min=1e-9, help="Seconds per step (the 'time [s]' column)."),
 ) -> None:
     """Write AI4I 2020-style sensor data from the process simulator."""
-    from .sensors import simulate_ai4i, to_ai4i_schema
-    from ._util import atomic_path
+    from ..sensors import simulate_ai4i, to_ai4i_schema
+    from .._util import atomic_path
 
     _check_suffix(out, (".csv",), "--out")
     table = simulate_ai4i(machines, steps, seed=seed, step_seconds=step_seconds)
@@ -184,20 +185,14 @@ def simulate(
     )
 
 
-def register(app: typer.Typer, *, error_handler: Callable | None = None) -> None:
-    """Add the ``risk`` command group to ``app``.
-
-    ``error_handler`` wraps each command (default: :func:`twin3d.cli.handle_errors`,
-    which turns twin3d/OS errors into one stderr line and exit code 2).
-    """
-    if error_handler is None:
-        from .cli import handle_errors as error_handler
+def register(app: typer.Typer) -> None:
+    """Add the ``risk`` command group to ``app``."""
     risk_app = typer.Typer(
         name="risk",
         help="Failure-risk model: train with cross-validation, predict, simulate AI4I sensor data.",
         no_args_is_help=True,
     )
-    risk_app.command("train")(error_handler(train))
-    risk_app.command("predict")(error_handler(predict))
-    risk_app.command("simulate")(error_handler(simulate))
+    risk_app.command("train")(handle_errors(train))
+    risk_app.command("predict")(handle_errors(predict))
+    risk_app.command("simulate")(handle_errors(simulate))
     app.add_typer(risk_app, name="risk")

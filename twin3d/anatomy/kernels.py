@@ -1,7 +1,7 @@
-"""Compiled (numba) kernels for the multi-label surface pipeline in :mod:`twin3d.anatomy`.
+"""Compiled (numba) kernels for the multi-label surface pipeline in :mod:`twin3d.anatomy.surfaces`.
 
 Every kernel works on a half-open range ``[a, b)`` of its rows and releases the GIL,
-so :mod:`twin3d.anatomy` splits the work over its own thread pool (no numba
+so :mod:`twin3d.anatomy.surfaces` splits the work over its own thread pool (no numba
 threading layer, nothing nested, safe after a fork). Results do not depend on how
 the rows are split: each kernel writes only its own rows (or, for the wall sums,
 whole walls).
@@ -15,6 +15,17 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+__all__ = [
+    "scan_labels",
+    "clenshaw_step",
+    "clenshaw_final",
+    "split_quads",
+    "wall_sums",
+    "organ_mesh",
+    "point_sum",
+    "affine_points",
+]
 
 _JIT = dict(nogil=True, cache=True)
 

@@ -1,4 +1,4 @@
-"""The twin3d command line, run as a real subprocess (as a user would)."""
+"""``twin3d build | info | demo`` (twin3d/cli/scene.py), run as a real subprocess (as a user would)."""
 
 import json
 import os
@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def run(*args, cwd=None):
     exe = Path(sys.executable).with_name("twin3d")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "twin3d.cli"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "twin3d"]
     env = dict(os.environ, TWIN3D_NO_PROGRESS="1")
     return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
 
@@ -47,7 +47,7 @@ def test_build_info_render(tmp_path):
 
 def test_bad_inputs_one_line_exit_2_no_output(tmp_path):
     out = tmp_path / "x.usda"
-    assert_clean_error(run("build", tmp_path / "missing.yaml", "--out", out), "missing.yaml")
+    assert_clean_error(run("build", tmp_path / "missing.yaml", "--out", out), "missing.yaml: no such scene file")
     bad = tmp_path / "bad.yaml"
     bad.write_text("assets:\n  - {name: a, kind: lathe}\n")
     assert_clean_error(run("build", bad, "--out", out), "bad.yaml", "assets[0].kind", "cnc_mill")
@@ -61,3 +61,25 @@ def test_bad_inputs_one_line_exit_2_no_output(tmp_path):
     corrupt.write_bytes(b"PXR-USDC" + b"\x00" * 40)
     assert_clean_error(run("info", corrupt), "corrupt.usdc")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml", "corrupt.usdc", "scene.txt"]
+
+
+def test_info_on_a_spec_runs_no_section_and_writes_nothing(tmp_path):
+    spec = tmp_path / "seg.yaml"
+    spec.write_text("name: organs\nunits: mm\nsegmentation:\n  phantom: {seed: 3}\n  labelmap_out: out/seg.nii.gz\n")
+    res = run("info", spec)
+    assert res.returncode == 0, res.stderr
+    assert "organs" in res.stdout and "sections (not run; use --run): segmentation" in res.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seg.yaml"]
+    res = run("info", REPO / "scenes" / "factory_line.yaml", "--json")
+    info = json.loads(res.stdout)
+    assert info["sections_not_run"] == ["risk", "sensors"] and info["frames"] == 1
+    assert len([a for a in info["assets"] if a["vertices"]]) >= 8
+
+
+def test_missing_model_in_a_spec_names_spec_section_and_file(tmp_path):
+    spec = tmp_path / "line.yaml"
+    spec.write_text("assets:\n  - {name: mill, kind: cnc_mill, sensors: {source: simulator, steps: 20}}\n"
+                    "risk: {model: models/missing.skops}\n")
+    res = run("build", spec, "--out", tmp_path / "line.usdc")
+    assert_clean_error(res, f"{spec}:3: risk.model: ", str(tmp_path / "models" / "missing.skops"), "no such")
+    assert not (tmp_path / "line.usdc").exists()

@@ -1,9 +1,9 @@
-"""Anatomy: label tables and label map -> named organ surfaces in world millimetres.
+"""Label map -> named organ surfaces in world millimetres.
 
 A segmentation (a label map :class:`~twin3d.io.volumes.Volume`) becomes one triangle
-surface per label, named and coloured from a :class:`LabelTable`, in the label
+surface per label, named and coloured from a :class:`~twin3d.anatomy.labels.LabelTable`, in the label
 map's RAS+ world frame (millimetres), with per-organ volume, area and centroid.
-:func:`organs_to_scene` turns them into a :class:`~twin3d.scene.Scene` (units
+:func:`~twin3d.anatomy.organs.organs_to_scene` turns them into a :class:`~twin3d.scene.Scene` (units
 ``"mm"``, one ``"organ"`` asset per label with its semantic label) for the USD and
 render backends.
 
@@ -21,7 +21,7 @@ Methods
     are flipped for the second organ, giving every organ outward-facing triangles.
     The per-vertex and per-triangle stages (label scan, smoothing, split,
     measurements, per-organ assembly with normals) are compiled numba kernels
-    (:mod:`twin3d._surface_kernels`) run on all cores.
+    (:mod:`twin3d.anatomy.kernels`) run on all cores.
 ``"flying_edges"``
     Per label, ``vtkDiscreteFlyingEdges3D`` on the label's bounding box (plus one
     voxel of padding), then ``vtkWindowedSincPolyDataFilter`` with the same
@@ -31,43 +31,41 @@ Methods
 Both build surfaces in voxel-index space and map them with the full affine
 (origin, spacing, direction cosines); the triangle winding is reversed when the
 affine mirrors (negative determinant) so normals stay outward in world space.
+
+The NumPy and numba stages share one thread pool of this module (the compiled kernels
+release the GIL); VTK's filters use VTK's own threads.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pyvista as pv
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
-from pydantic import Field as PField
 
-from ._util import progress_bar
-from .errors import InputError
-from .io.volumes import Volume, as_labelmap
-from .scene import Asset, Material, Scene, make_name
+from .._util import progress_bar
+from ..errors import InputError
+from ..io.volumes import Volume, as_labelmap
+from .labels import LabelTable, load_label_table
 
 __all__ = [
-    "LabelInfo",
-    "LabelTable",
-    "load_label_table",
-    "builtin_table",
-    "totalsegmentator_table",
-    "conventional_color",
     "OrganSurface",
     "labelmap_to_surfaces",
-    "organs_to_scene",
     "SURFACE_METHODS",
-    "AnatomySpec",
-    "apply_anatomy_spec",
+    "DEFAULT_SMOOTHING_ITERATIONS",
+    "DEFAULT_PASSBAND",
+    "MIN_SMOOTHED_VOLUME_RATIO",
+    "scan_labels",
+    "sinc_coefficients",
+    "windowed_sinc_stencils",
+    "split_quads",
+    "wall_measures",
+    "point_mean",
 ]
 
 #: Surface extraction methods accepted by :func:`labelmap_to_surfaces`.
@@ -79,385 +77,6 @@ DEFAULT_SMOOTHING_ITERATIONS = 20
 DEFAULT_PASSBAND = 0.01
 
 
-# =========================================================================== colours
-def _rgb(r: int, g: int, b: int) -> tuple[float, float, float]:
-    return (r / 255.0, g / 255.0, b / 255.0)
-
-
-# Conventional anatomical colours (the palette used by 3D Slicer's generic anatomy
-# colour table and most atlases: bone ivory, liver brown-red, arteries red, veins blue...).
-_BONE = _rgb(241, 214, 145)
-_CARTILAGE = _rgb(111, 184, 210)
-_ARTERY = _rgb(216, 101, 79)
-_VEIN = _rgb(0, 151, 206)
-_MUSCLE = _rgb(192, 104, 88)
-_LUNG = _rgb(197, 165, 145)
-_KIDNEY = _rgb(185, 102, 83)
-_HEART = _rgb(206, 110, 84)
-_BOWEL = _rgb(205, 167, 142)
-
-# Keyword rules for names outside the tables, checked in order (first match wins).
-_COLOR_RULES: tuple[tuple[str, tuple[float, float, float]], ...] = (
-    ("body", _rgb(177, 122, 101)),
-    ("skin", _rgb(177, 122, 101)),
-    ("liver", _rgb(221, 130, 101)),
-    ("spleen", _rgb(157, 108, 162)),
-    ("cyst", _rgb(205, 205, 100)),
-    ("kidney", _KIDNEY),
-    ("adrenal", _rgb(249, 186, 150)),
-    ("gallbladder", _rgb(139, 150, 98)),
-    ("pancrea", _rgb(249, 180, 111)),
-    ("stomach", _rgb(216, 132, 105)),
-    ("duoden", _rgb(255, 253, 229)),
-    ("bowel", _BOWEL),
-    ("colon", _rgb(204, 168, 143)),
-    ("esophag", _rgb(211, 171, 143)),
-    ("bladder", _rgb(222, 154, 132)),
-    ("prostate", _rgb(230, 158, 140)),
-    ("trachea", _rgb(182, 228, 255)),
-    ("lung", _LUNG),
-    ("thyroid", _rgb(220, 245, 20)),
-    ("spinal_cord", _rgb(244, 214, 49)),
-    ("brain", _rgb(250, 250, 225)),
-    ("cartilage", _CARTILAGE),
-    ("atrial", _HEART),
-    ("heart", _HEART),
-    ("aorta", _ARTERY),
-    ("artery", _ARTERY),
-    ("trunk", _ARTERY),
-    ("vein", _VEIN),
-    ("vena", _VEIN),
-    ("gluteus", _MUSCLE),
-    ("autochthon", _MUSCLE),
-    ("iliopsoas", _MUSCLE),
-    ("muscle", _MUSCLE),
-    ("fat", _rgb(230, 220, 70)),
-    ("tumor", _rgb(255, 60, 60)),
-    ("lesion", _rgb(255, 60, 60)),
-    ("spine", _BONE),
-    ("vertebra", _BONE),
-    ("sacrum", _BONE),
-    ("rib", _BONE),
-    ("sternum", _BONE),
-    ("skull", _BONE),
-    ("femur", _BONE),
-    ("humerus", _BONE),
-    ("hip", _BONE),
-    ("scapula", _BONE),
-    ("clavicula", _BONE),
-    ("bone", _BONE),
-)
-
-# A qualitative palette for labels no rule recognises (Tableau-like, picked by id).
-_PALETTE = tuple(
-    _rgb(*c)
-    for c in (
-        (78, 121, 167), (242, 142, 43), (225, 87, 89), (118, 183, 178), (89, 161, 79),
-        (237, 201, 72), (176, 122, 161), (255, 157, 167), (156, 117, 95), (186, 176, 172),
-    )
-)
-
-
-def conventional_color(name: str, label: int = 0) -> tuple[float, float, float]:
-    """The conventional colour for an organ ``name`` (RGB in [0, 1]).
-
-    Names are matched by keyword (``kidney_left`` -> kidney, ``vertebrae_L3`` ->
-    bone, ``iliac_vena_left`` -> vein...). Unknown names get a palette colour chosen
-    by ``label`` so that neighbouring labels differ.
-    """
-    key = str(name).lower()
-    for word, color in _COLOR_RULES:
-        if word in key:
-            return color
-    return _PALETTE[int(label) % len(_PALETTE)]
-
-
-def _parse_color(value: Any, where: str) -> tuple[float, float, float]:
-    """A colour given as ``[r, g, b]`` in [0, 1] or [0, 255], or ``"#rrggbb"``."""
-    if isinstance(value, str):
-        m = re.fullmatch(r"#?([0-9a-fA-F]{6})", value.strip())
-        if not m:
-            raise InputError(f"{where}: colour {value!r} is not '#rrggbb'")
-        h = m.group(1)
-        return _rgb(int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16))
-    try:
-        c = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        c = np.array([])
-    if c.shape != (3,) or not np.all(np.isfinite(c)) or np.any(c < 0):
-        raise InputError(f"{where}: colour {value!r} must be 3 numbers in [0, 1] or [0, 255], or '#rrggbb'")
-    if np.any(c > 1.0):
-        if np.any(c > 255):
-            raise InputError(f"{where}: colour {value!r} has a component above 255")
-        c = c / 255.0
-    return (float(c[0]), float(c[1]), float(c[2]))
-
-
-# =========================================================================== tables
-@dataclass(frozen=True)
-class LabelInfo:
-    """One entry of a label table: label id, organ name and display colour (RGB 0-1)."""
-
-    id: int
-    name: str
-    color: tuple[float, float, float]
-
-
-class LabelTable(Mapping[int, LabelInfo]):
-    """Label id -> :class:`LabelInfo` (name and colour).
-
-    Parameters
-    ----------
-    entries
-        ``{id: name}``, ``{id: {"name": ..., "color": ...}}``, ``{id: LabelInfo}`` or
-        an iterable of :class:`LabelInfo`. Ids are integers >= 1 (an entry for the
-        background id 0 is ignored); names must be unique. Colours missing from an
-        entry come from :func:`conventional_color`.
-    name
-        A name for the table (shown in messages).
-    source
-        Where the entries came from (a file path), used in error messages.
-    """
-
-    def __init__(self, entries: Mapping[Any, Any] | Iterable[LabelInfo], *, name: str = "custom", source: str | None = None):
-        self.name = name
-        where = source or f"label table {name!r}"
-        items: dict[int, LabelInfo] = {}
-        if isinstance(entries, Mapping):
-            pairs: Iterable[tuple[Any, Any]] = entries.items()
-        else:
-            pairs = []
-            for e in entries:
-                if not isinstance(e, LabelInfo):
-                    raise InputError(f"{where}: expected LabelInfo entries, got {type(e).__name__}")
-                pairs.append((e.id, e))  # type: ignore[union-attr]
-        for key, value in pairs:
-            try:
-                ident = int(key)
-                if isinstance(key, float) and key != ident:
-                    raise ValueError
-                if isinstance(key, str) and key.strip() != str(ident):
-                    raise ValueError
-            except (TypeError, ValueError):
-                raise InputError(f"{where}: key {key!r} is not an integer label id") from None
-            if ident < 0:
-                raise InputError(f"{where}: label id {ident} is negative; ids are integers >= 1 (0 is background)")
-            if ident == 0:
-                continue  # background
-            items[ident] = self._entry(ident, value, f"{where}, label {ident}")
-        names: dict[str, int] = {}
-        for info in items.values():
-            if info.name in names:
-                raise InputError(
-                    f"{where}: organ name {info.name!r} is used by labels {names[info.name]} and {info.id}; names must be unique"
-                )
-            names[info.name] = info.id
-        self._items = dict(sorted(items.items()))
-        self._by_name = names
-
-    @staticmethod
-    def _entry(ident: int, value: Any, where: str) -> LabelInfo:
-        if isinstance(value, LabelInfo):
-            return LabelInfo(ident, value.name, _parse_color(value.color, where))
-        color: Any = None
-        if isinstance(value, str):
-            name = value
-        elif isinstance(value, Mapping):
-            unknown = set(value) - {"name", "color"}
-            if unknown:
-                raise InputError(f"{where}: unknown key(s) {sorted(unknown)}; valid: 'name', 'color'")
-            if "name" not in value:
-                raise InputError(f"{where}: entry has no 'name'")
-            name, color = value["name"], value.get("color")
-        elif isinstance(value, (tuple, list)) and len(value) == 2 and isinstance(value[0], str):
-            name, color = value
-        else:
-            raise InputError(f"{where}: entry must be a name or {{'name': ..., 'color': ...}}, got {value!r}")
-        if not isinstance(name, str) or not name.strip():
-            raise InputError(f"{where}: organ name must be a non-empty string, got {name!r}")
-        name = name.strip()
-        rgb = conventional_color(name, ident) if color is None else _parse_color(color, where)
-        return LabelInfo(ident, name, rgb)
-
-    # -- constructors
-    @classmethod
-    def from_json(cls, path: str | os.PathLike) -> "LabelTable":
-        """Read ``{"1": "liver", ...}`` or ``{"1": {"name": "liver", "color": [r, g, b]}, ...}``."""
-        p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{p}: label table file not found") from None
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{p}: label table is not UTF-8 text ({exc})") from exc
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{p}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
-        if not isinstance(data, dict):
-            raise InputError(
-                f"{p}: a label table must be a JSON object {{id: name}} or {{id: {{name, color}}}}, got {type(data).__name__}"
-            )
-        if not data:
-            raise InputError(f"{p}: the label table is empty")
-        return cls(data, name=p.stem, source=str(p))
-
-    # -- mapping protocol
-    def __getitem__(self, label: int) -> LabelInfo:
-        return self._items[int(label)]
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __repr__(self) -> str:
-        return f"LabelTable({self.name!r}, {len(self)} labels)"
-
-    # -- lookups
-    @property
-    def names(self) -> dict[int, str]:
-        """``{id: name}`` for every label."""
-        return {i: e.name for i, e in self._items.items()}
-
-    def id_of(self, name: str) -> int:
-        """The label id of organ ``name``."""
-        try:
-            return self._by_name[name]
-        except KeyError:
-            raise KeyError(f"no organ {name!r} in label table {self.name!r}; names: {sorted(self._by_name)}") from None
-
-    def info(self, label: int) -> LabelInfo:
-        """The entry for ``label``, or a generic ``label_<id>`` entry if the table lacks it."""
-        label = int(label)
-        if label in self._items:
-            return self._items[label]
-        return LabelInfo(label, f"label_{label}", _PALETTE[label % len(_PALETTE)])
-
-    def to_dict(self) -> dict[str, dict[str, Any]]:
-        """JSON-ready ``{"id": {"name": ..., "color": [r, g, b]}}`` (colours 0-255)."""
-        return {
-            str(i): {"name": e.name, "color": [int(round(c * 255)) for c in e.color]} for i, e in self._items.items()
-        }
-
-
-def _builtin_entries() -> dict[int, tuple[str, tuple[int, int, int]]]:
-    # twin3d's own anatomical table (ids used by twin3d.phantom and the demo).
-    return {
-        1: ("body", (177, 122, 101)),
-        2: ("liver", (221, 130, 101)),
-        3: ("spleen", (157, 108, 162)),
-        4: ("kidney_left", (185, 102, 83)),
-        5: ("kidney_right", (185, 102, 83)),
-        6: ("spine", (241, 214, 145)),
-        7: ("aorta", (216, 101, 79)),
-        8: ("inferior_vena_cava", (0, 151, 206)),
-        9: ("portal_vein", (0, 122, 190)),
-        10: ("pancreas", (249, 180, 111)),
-        11: ("gallbladder", (139, 150, 98)),
-        12: ("stomach", (216, 132, 105)),
-        13: ("duodenum", (255, 253, 229)),
-        14: ("small_bowel", (205, 167, 142)),
-        15: ("colon", (204, 168, 143)),
-        16: ("esophagus", (211, 171, 143)),
-        17: ("urinary_bladder", (222, 154, 132)),
-        18: ("adrenal_gland_left", (249, 186, 150)),
-        19: ("adrenal_gland_right", (249, 186, 150)),
-        20: ("lung_left", (197, 165, 145)),
-        21: ("lung_right", (197, 165, 145)),
-        22: ("heart", (206, 110, 84)),
-        23: ("ribs", (241, 214, 145)),
-        24: ("sternum", (241, 214, 145)),
-        25: ("spinal_cord", (244, 214, 49)),
-        26: ("trachea", (182, 228, 255)),
-        27: ("prostate", (230, 158, 140)),
-        28: ("muscle", (192, 104, 88)),
-        29: ("fat", (230, 220, 70)),
-        30: ("tumor", (255, 60, 60)),
-    }
-
-
-def builtin_table() -> LabelTable:
-    """twin3d's built-in anatomical table (ids 1-30, conventional colours).
-
-    Ids: 1 body, 2 liver, 3 spleen, 4 kidney_left, 5 kidney_right, 6 spine,
-    7 aorta, 8 inferior_vena_cava, 9 portal_vein, 10 pancreas, 11 gallbladder,
-    12 stomach, 13 duodenum, 14 small_bowel, 15 colon, 16 esophagus,
-    17 urinary_bladder, 18/19 adrenal_gland_left/right, 20/21 lung_left/right,
-    22 heart, 23 ribs, 24 sternum, 25 spinal_cord, 26 trachea, 27 prostate,
-    28 muscle, 29 fat, 30 tumor. The phantom of :mod:`twin3d.phantom` uses these
-    names.
-    """
-    return LabelTable({i: {"name": n, "color": c} for i, (n, c) in _builtin_entries().items()}, name="builtin")
-
-
-def _totalsegmentator_names() -> dict[int, str]:
-    # TotalSegmentator (v2) task "total": 117 classes, ids 1-117.
-    names = [
-        "spleen", "kidney_right", "kidney_left", "gallbladder", "liver", "stomach", "pancreas",
-        "adrenal_gland_right", "adrenal_gland_left",
-        "lung_upper_lobe_left", "lung_lower_lobe_left", "lung_upper_lobe_right", "lung_middle_lobe_right",
-        "lung_lower_lobe_right", "esophagus", "trachea", "thyroid_gland", "small_bowel", "duodenum", "colon",
-        "urinary_bladder", "prostate", "kidney_cyst_left", "kidney_cyst_right", "sacrum",
-    ]  # 1-25
-    names += ["vertebrae_S1"] + [f"vertebrae_L{i}" for i in range(5, 0, -1)]  # 26-31
-    names += [f"vertebrae_T{i}" for i in range(12, 0, -1)] + [f"vertebrae_C{i}" for i in range(7, 0, -1)]  # 32-50
-    names += [
-        "heart", "aorta", "pulmonary_vein", "brachiocephalic_trunk",
-        "subclavian_artery_right", "subclavian_artery_left",
-        "common_carotid_artery_right", "common_carotid_artery_left",
-        "brachiocephalic_vein_left", "brachiocephalic_vein_right", "atrial_appendage_left",
-        "superior_vena_cava", "inferior_vena_cava", "portal_vein_and_splenic_vein",
-        "iliac_artery_left", "iliac_artery_right", "iliac_vena_left", "iliac_vena_right",
-    ]  # 51-68
-    for bone in ("humerus", "scapula", "clavicula", "femur", "hip"):
-        names += [f"{bone}_left", f"{bone}_right"]  # 69-78
-    names += ["spinal_cord"]  # 79
-    for muscle in ("gluteus_maximus", "gluteus_medius", "gluteus_minimus", "autochthon", "iliopsoas"):
-        names += [f"{muscle}_left", f"{muscle}_right"]  # 80-89
-    names += ["brain", "skull"]  # 90-91
-    names += [f"rib_left_{i}" for i in range(1, 13)] + [f"rib_right_{i}" for i in range(1, 13)]  # 92-115
-    names += ["sternum", "costal_cartilages"]  # 116-117
-    return {i + 1: n for i, n in enumerate(names)}
-
-
-def totalsegmentator_table() -> LabelTable:
-    """TotalSegmentator's ``total`` task label ids (117 classes) with conventional colours."""
-    return LabelTable(_totalsegmentator_names(), name="totalsegmentator")
-
-
-_TABLE_ALIASES = {"builtin": builtin_table, "totalsegmentator": totalsegmentator_table, "total": totalsegmentator_table}
-
-
-def load_label_table(table: LabelTable | Mapping[Any, Any] | str | os.PathLike | None = None) -> LabelTable:
-    """Resolve a label table argument.
-
-    Parameters
-    ----------
-    table
-        ``None`` or ``"builtin"`` (twin3d's table), ``"totalsegmentator"`` (alias
-        ``"total"``), a path to a JSON table, a mapping ``{id: name}`` /
-        ``{id: {"name", "color"}}``, or a :class:`LabelTable`.
-    """
-    if table is None:
-        return builtin_table()
-    if isinstance(table, LabelTable):
-        return table
-    if isinstance(table, Mapping):
-        return LabelTable(table)
-    if isinstance(table, str) and table.lower() in _TABLE_ALIASES:
-        return _TABLE_ALIASES[table.lower()]()
-    p = Path(table)
-    if p.suffix.lower() == ".json" or p.exists():
-        return LabelTable.from_json(p)
-    raise InputError(
-        f"unknown label table {str(table)!r}; valid: 'builtin', 'totalsegmentator', or a path to a JSON file "
-        f"{{id: name}} / {{id: {{name, color}}}}"
-    )
-
-
-# =========================================================================== surfaces
 @dataclass(eq=False)
 class OrganSurface:
     """One organ's surface in world millimetres (RAS+), with its measurements.
@@ -567,10 +186,10 @@ def _enable_smp() -> None:
         vtkSMPTools.SetBackend("STDThread")
 
 
-def _scan_labels(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def scan_labels(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Label ids present (excluding 0), their voxel counts, and the ``[lo, hi)`` box of
     the non-zero voxels (one threaded pass; ``lo = hi = 0`` when all are background)."""
-    from . import _surface_kernels as K
+    from . import kernels as K
 
     hi_value = int(arr.max()) if arr.size else 0
     if hi_value == 0:
@@ -657,7 +276,7 @@ def _windowed_sinc(poly, iterations: int, passband: float):
 _NUTTALL = (0.355768, 0.487396, 0.144232, 0.012604)
 
 
-def _sinc_coefficients(iterations: int, passband: float) -> np.ndarray:
+def sinc_coefficients(iterations: int, passband: float) -> np.ndarray:
     """Chebyshev coefficients of the windowed-sinc low-pass filter (Taubin, Zhang & Golub 1996).
 
     The filter acts on the spectrum of ``M = (I + W) / 2`` (``W`` = neighbour
@@ -691,7 +310,7 @@ def _sinc_coefficients(iterations: int, passband: float) -> np.ndarray:
     return c
 
 
-def _windowed_sinc_stencils(points: np.ndarray, stencils, iterations: int, passband: float) -> np.ndarray:
+def windowed_sinc_stencils(points: np.ndarray, stencils, iterations: int, passband: float) -> np.ndarray:
     """Windowed-sinc smoothing of ``points`` (float32, N x 3) over the given smoothing stencils.
 
     ``stencils`` (a vtkCellArray: the neighbours of every point) come from the
@@ -702,7 +321,7 @@ def _windowed_sinc_stencils(points: np.ndarray, stencils, iterations: int, passb
     """
     from vtkmodules.util.numpy_support import vtk_to_numpy
 
-    from . import _surface_kernels as K
+    from . import kernels as K
 
     n = len(points)
     if stencils.GetNumberOfCells() != n:
@@ -713,8 +332,8 @@ def _windowed_sinc_stencils(points: np.ndarray, stencils, iterations: int, passb
         neighbours = neighbours.astype(np.int32)
     sizes = np.diff(offsets)
     sizes = sizes.astype(np.uint8) if sizes.max(initial=0) < 256 else sizes.astype(np.int64)
-    coeffs = _sinc_coefficients(iterations, passband).astype(np.float32)
-    centre = _point_mean(points).astype(np.float32)
+    coeffs = sinc_coefficients(iterations, passband).astype(np.float32)
+    centre = point_mean(points).astype(np.float32)
     x = np.asarray(points, np.float32) - centre
     b1, b2 = np.zeros_like(x), np.zeros_like(x)
     chunks = _row_chunks(n)
@@ -751,14 +370,14 @@ def _triangles(points: np.ndarray, offsets: np.ndarray, conn: np.ndarray) -> tup
     if np.all(sizes == 3):
         return conn.reshape(-1, 3).astype(np.int32, copy=False), 1
     if np.all(sizes == 4):
-        return _split_quads(points, conn.reshape(-1, 4).astype(np.int32, copy=False)), 2
+        return split_quads(points, conn.reshape(-1, 4).astype(np.int32, copy=False)), 2
     raise RuntimeError(f"unexpected polygon sizes {np.unique(sizes).tolist()} from a VTK filter (expected triangles or quads)")
 
 
-def _split_quads(points: np.ndarray, quads: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
+def split_quads(points: np.ndarray, quads: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
     """Quads ``(a, b, c, d)`` (taken in ``order``) -> two triangles each, cut along the
     shorter diagonal, same winding."""
-    from . import _surface_kernels as K
+    from . import kernels as K
 
     if order is None:
         order = np.arange(len(quads), dtype=np.int64)
@@ -875,7 +494,7 @@ def _surface_nets(
     raw = None
     if iterations > 0 and len(points):
         raw = points
-        points = _windowed_sinc_stencils(raw, sn.GetSmoother().GetSmoothingStencils(), iterations, passband)
+        points = windowed_sinc_stencils(raw, sn.GetSmoother().GetSmoothingStencils(), iterations, passband)
         advance(1, step="smoothing")
     pairs = vtk_to_numpy(poly.GetCellData().GetArray("BoundaryLabels")).reshape(-1, 2)
     n_cells = len(offsets) - 1
@@ -883,7 +502,7 @@ def _surface_nets(
         sizes = np.diff(offsets)
         raise RuntimeError(f"unexpected polygon sizes {np.unique(sizes).tolist()} from vtkSurfaceNets3D (expected quads)")
     order, starts, walls = _group_by_wall(pairs, n_cells)
-    tris, per = _split_quads(points, conn.reshape(-1, 4), order), 2
+    tris, per = split_quads(points, conn.reshape(-1, 4), order), 2
     if decimate:
         # Per wall, with its border vertices kept: neighbours still share their walls.
         new_tris, new_starts = [], [0]
@@ -910,7 +529,7 @@ def _surface_nets(
 MIN_SMOOTHED_VOLUME_RATIO = 0.5
 
 
-def _wall_measures(world: np.ndarray, tris: np.ndarray, tri_starts: np.ndarray):
+def wall_measures(world: np.ndarray, tris: np.ndarray, tri_starts: np.ndarray):
     """Per wall: signed volume, area and volume moment (about ``ref``) of its triangles.
 
     Returns ``(ref, volume, area, moment, cross)``; ``cross`` (float32) is twice each
@@ -918,9 +537,9 @@ def _wall_measures(world: np.ndarray, tris: np.ndarray, tri_starts: np.ndarray):
     ``ref`` (the point mean), so they add up to an organ's over its closed surface.
     One compiled pass (float64 sums), each thread on a run of whole walls.
     """
-    from . import _surface_kernels as K
+    from . import kernels as K
 
-    ref = _point_mean(world)
+    ref = point_mean(world)
     cross = np.empty((len(tris), 3), np.float32)
     n_walls = len(tri_starts) - 1
     sums = np.zeros((n_walls, 5))
@@ -956,7 +575,7 @@ def _shared_organs(
     area mm^2, volume centroid)``; the vertex normals are each organ's own (at a
     junction, where walls of several organs meet, only that organ's faces count).
     """
-    from . import _surface_kernels as K
+    from . import kernels as K
 
     n_lab = len(present)
     tris, per, starts = mesh.tris, mesh.per, mesh.starts
@@ -974,7 +593,7 @@ def _shared_organs(
         mom = np.stack([np.bincount(out_k, m, nb) - np.bincount(in_k, m, nb) for m in mom_w.T], 1)
         return vol, area, mom
 
-    ref, vol_w, area_w, mom_w, cross = _wall_measures(world, tris, tri_starts)
+    ref, vol_w, area_w, mom_w, cross = wall_measures(world, tris, tri_starts)
     vol, areas, mom = per_organ(ref, vol_w, area_w, mom_w)
     if raw_world is not None and voxel_mm3 is not None:
         collapsed = np.zeros(nb, bool)
@@ -984,7 +603,7 @@ def _shared_organs(
             restore = np.unique(np.concatenate([tris[tri_starts[w] : tri_starts[w + 1]].ravel() for w in walls]))
             world = world.copy()
             world[restore] = raw_world()[restore]
-            ref, vol_w, area_w, mom_w, cross = _wall_measures(world, tris, tri_starts)
+            ref, vol_w, area_w, mom_w, cross = wall_measures(world, tris, tri_starts)
             vol, areas, mom = per_organ(ref, vol_w, area_w, mom_w)
 
     scratch = threading.local()  # per thread: vertex stamp + local-id buffers for organ_mesh
@@ -1060,9 +679,9 @@ def _flying_edges(
         yield int(label), points + (lo - 1), tris
 
 
-def _point_mean(points: np.ndarray) -> np.ndarray:
+def point_mean(points: np.ndarray) -> np.ndarray:
     """Mean of the rows of ``points`` (N x 3), float64, threaded."""
-    from . import _surface_kernels as K
+    from . import kernels as K
 
     if len(points) == 0:
         return np.zeros(3)
@@ -1072,7 +691,7 @@ def _point_mean(points: np.ndarray) -> np.ndarray:
 
 def _affine_points(points: np.ndarray, lin: np.ndarray, shift: np.ndarray) -> np.ndarray:
     """``points @ lin.T + shift`` (float32 out, float64 maths), threaded."""
-    from . import _surface_kernels as K
+    from . import kernels as K
 
     out = np.empty(points.shape, np.float32)
     lin, shift = np.ascontiguousarray(lin, np.float64), np.ascontiguousarray(shift, np.float64)
@@ -1198,7 +817,7 @@ def labelmap_to_surfaces(
     lm = as_labelmap(labelmap).to_ras()
     tbl = load_label_table(table)
     arr = lm.array
-    present, counts, box_lo, box_hi = _scan_labels(arr)
+    present, counts, box_lo, box_hi = scan_labels(arr)
     if present.size == 0:
         raise InputError(
             f"the label map is empty: all {arr.size} voxels are background (0); there are no organs to extract"
@@ -1270,161 +889,3 @@ def labelmap_to_surfaces(
                 s = make(label, world, faces, _vertex_normals(len(world), faces, fn), vol, area, centroid)
                 out[s.name] = s
     return out
-
-
-# =========================================================================== scene
-def organs_to_scene(
-    surfaces: Mapping[str, OrganSurface] | Iterable[OrganSurface],
-    *,
-    scene: Scene | None = None,
-    name: str = "anatomy",
-    group: str | None = "organs",
-    opacity: float = 1.0,
-    metadata: Mapping[str, Any] | None = None,
-) -> Scene:
-    """Put organ surfaces into a :class:`~twin3d.scene.Scene` (millimetres, RAS+).
-
-    Each organ becomes an :class:`~twin3d.scene.Asset` with ``asset_type="organ"``,
-    ``semantic_label`` = the organ name (the USD writer turns it into a
-    ``UsdSemantics`` label), the table colour as material base colour, and metadata
-    ``label``, ``volume_ml``, ``voxel_volume_ml``, ``area_mm2``, ``centroid_mm``.
-
-    Parameters
-    ----------
-    surfaces
-        Output of :func:`labelmap_to_surfaces` (or any iterable of OrganSurface).
-    scene
-        Add to this scene (its units must be ``"mm"``) instead of a new one.
-    name
-        Name of the new scene.
-    group
-        Group under which the organs go (``None``: directly under the root).
-    opacity
-        Material opacity of every organ.
-    metadata
-        Extra scene metadata (e.g. the source file).
-    """
-    items = list(surfaces.values()) if isinstance(surfaces, Mapping) else list(surfaces)
-    if not items:
-        raise InputError("no organ surfaces to put in a scene")
-    if scene is None:
-        scene = Scene(name=name, units="mm", up_axis="Z")
-    elif scene.units != "mm":
-        raise InputError(f"organ surfaces are in millimetres but scene {scene.name!r} uses {scene.units!r}")
-    scene.metadata.setdefault("coordinate_system", "RAS")
-    if metadata:
-        scene.metadata.update(dict(metadata))
-    parent = scene.group(group) if group else scene.root
-    taken = {c.name for c in parent.children}
-    for s in items:
-        if not isinstance(s, OrganSurface):
-            raise InputError(f"expected OrganSurface items, got {type(s).__name__}")
-        asset_name = make_name(s.name)
-        base, k = asset_name, 2
-        while asset_name in taken:
-            asset_name, k = f"{base}_{k}", k + 1
-        taken.add(asset_name)
-        asset = Asset(
-            asset_name,
-            mesh=s.mesh,
-            material=Material(name=f"{asset_name}_material", base_color=s.color, roughness=0.6, opacity=opacity),
-            asset_type="organ",
-            semantic_label=s.name,
-            metadata={
-                "label": int(s.label),
-                "organ": s.name,
-                "volume_ml": float(s.volume_ml),
-                "voxel_volume_ml": float(s.voxel_volume_ml),
-                "area_mm2": float(s.area_mm2),
-                "centroid_mm": [float(v) for v in s.centroid_mm],
-                "coordinate_system": "RAS",
-                "surface_method": s.method,
-            },
-        )
-        scene.add(asset, parent=parent)
-    return scene
-
-
-# =========================================================================== spec
-class AnatomySpec(BaseModel):
-    """The ``anatomy`` section of a scene spec: an existing segmentation -> organ assets.
-
-    Example (YAML)::
-
-        units: mm
-        anatomy:
-          labelmap: data/abdomen_seg.nii.gz   # NIfTI file or DICOM folder, relative to the spec
-          labels: totalsegmentator            # builtin | totalsegmentator | table.json | {id: name}
-          organs: [liver, spleen, kidney_left, kidney_right]   # optional subset (names)
-          method: surface_nets                # or flying_edges (closed surfaces)
-          smoothing: 20                       # windowed-sinc iterations; false = none
-          decimate: 0.5                       # optional target reduction
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    labelmap: str = PField(description="label map: NIfTI file or DICOM series folder, relative to the spec file")
-    labels: str | dict[int, str | dict[str, Any]] = PField(
-        default="builtin", description="label table: builtin, totalsegmentator, a JSON file, or {id: name}"
-    )
-    organs: list[str] | None = PField(default=None, description="only these organ names (default: every label)")
-    method: Literal["surface_nets", "flying_edges"] = "surface_nets"
-    smoothing: bool | int = PField(default=True, description="windowed-sinc iterations (true = 20, false/0 = none)")
-    passband: float = PField(default=DEFAULT_PASSBAND, gt=0.0, lt=2.0)
-    decimate: float | None = PField(default=None, ge=0.0, lt=1.0)
-    group: str | None = PField(default="organs", description="group the organs go under (null: the root)")
-    opacity: float = PField(default=1.0, ge=0.0, le=1.0)
-    series_uid: str | None = PField(default=None, description="DICOM SeriesInstanceUID when the folder has several")
-
-    @field_validator("smoothing")
-    @classmethod
-    def _smoothing(cls, v: bool | int) -> bool | int:
-        if not isinstance(v, bool) and not 0 <= v <= 1000:
-            raise ValueError("smoothing must be true/false or a number of iterations in [0, 1000]")
-        return v
-
-
-def apply_anatomy_spec(
-    spec: AnatomySpec | Mapping[str, Any], scene: Scene, *, base_dir: str | os.PathLike = "."
-) -> Scene:
-    """Read the spec's label map and add one organ asset per label to ``scene`` (units ``"mm"``).
-
-    Parameters
-    ----------
-    spec
-        An :class:`AnatomySpec` or the raw mapping of the ``anatomy`` section.
-    scene
-        The scene to extend; it must use millimetres.
-    base_dir
-        Folder that relative paths in the spec are resolved against.
-    """
-    from .io.volumes import read_labelmap
-
-    if not isinstance(spec, AnatomySpec):
-        try:
-            spec = AnatomySpec.model_validate(spec)
-        except ValidationError as exc:
-            problems = "; ".join(f"anatomy.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
-            raise InputError(f"invalid anatomy spec: {problems}") from None
-    base = Path(base_dir)
-    labels: Any = spec.labels
-    if isinstance(labels, str) and labels.lower() not in _TABLE_ALIASES:
-        labels = base / labels
-    table = load_label_table(labels)
-    lm = read_labelmap(base / spec.labelmap, series_uid=spec.series_uid)
-    subset = None
-    if spec.organs is not None:
-        unknown = [n for n in spec.organs if n not in table.names.values()]
-        if unknown:
-            raise InputError(
-                f"anatomy.organs: {unknown} not in label table {table.name!r}; names: {sorted(table.names.values())}"
-            )
-        subset = [table.id_of(n) for n in spec.organs]
-    surfaces = labelmap_to_surfaces(
-        lm, table, method=spec.method, smoothing=spec.smoothing, passband=spec.passband,
-        decimate=spec.decimate, labels=subset,
-    )
-    return organs_to_scene(
-        surfaces, scene=scene, group=spec.group, opacity=spec.opacity,
-        metadata={"labelmap": spec.labelmap, "label_table": table.name},
-    )
