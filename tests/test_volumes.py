@@ -54,7 +54,6 @@ def write_dicom_series(
     (row spacing, column spacing). File names are random so that readers must sort
     by position.
     """
-    import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 

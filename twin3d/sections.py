@@ -83,6 +83,28 @@ class SpecSection:
     scope: Scope = "scene"
     summary: str = ""
 
+    def run(self, scene: "Scene", section: Any, context: "SectionContext") -> None:
+        """``apply`` a validated section; every error comes out located (``file:line: key...: message``)."""
+        try:
+            self.apply(scene, section, context)
+        except (Twin3DError, FileNotFoundError) as exc:
+            raise context.locate(exc) from None
+
+    def apply_to(self, scene: "Scene", data: Any, *, base_dir: str | Path = ".", asset: str | None = None) -> Any:
+        """Validate ``data`` (the section as a dict/list, or already a model) and apply it outside a spec file.
+
+        For scripts: relative paths resolve against ``base_dir``; errors read as in a spec
+        (``<spec>: thermal[0].asset: ...``). ``asset`` names the asset of an asset-scoped
+        section. Returns the validated section.
+        """
+        from pydantic import BaseModel
+
+        location = ("assets", asset, self.key) if self.scope == "asset" else (self.key,)
+        context = SectionContext(spec_file=None, base_dir=Path(base_dir), location=location, asset=asset)
+        value = data if isinstance(data, BaseModel) else context.validate(self.model, data)
+        self.run(scene, value, context)
+        return value
+
 
 @dataclass
 class SectionContext:

@@ -347,17 +347,9 @@ def build_scene(spec: SceneSpec | str | Path, *, base_dir: str | Path | None = N
     scene.metadata["spec_sections"] = sorted(spec.sections) + sorted({k for a in spec.assets for k in a.sections})
     if sections:
         for _, _, key, value, ctx in sorted(plan, key=lambda p: (p[0], p[1])):
-            apply_section(get_section(key), scene, value, ctx)
+            get_section(key).run(scene, value, ctx)
     _apply_appearance(scene, spec, doc)
     return scene
-
-
-def apply_section(section: SpecSection, scene, value: Any, ctx: SectionContext) -> None:
-    """Run one section's ``apply``; every error comes out located (``file:line: section: message``)."""
-    try:
-        section.apply(scene, value, ctx)
-    except (Twin3DError, FileNotFoundError) as exc:
-        raise ctx.locate(exc) from None
 
 
 def _apply_appearance(scene, spec: SceneSpec, doc: YamlDocument) -> None:

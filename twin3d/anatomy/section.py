@@ -24,7 +24,6 @@ is applied.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from pydantic import Field as PField, field_validator
@@ -121,8 +120,5 @@ def apply_anatomy_spec(
     mapping) and runs :func:`apply` with paths relative to ``base_dir``. Errors read as
     in a spec (``<spec>: anatomy.organs: ...``).
     """
-    context = SectionContext(spec_file=None, base_dir=Path(base_dir), location=("anatomy",))
-    if not isinstance(spec, AnatomySpec):
-        spec = context.validate(AnatomySpec, dict(spec))
-    apply(scene, spec, context)
+    SECTION.apply_to(scene, spec if isinstance(spec, AnatomySpec) else dict(spec), base_dir=base_dir)
     return scene

@@ -20,8 +20,7 @@ rendering modules nor pyvista's plotting side.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ..lazy import lazy_exports
 
 _LAZY = {
     "render_png": "twin3d.render.offscreen",
@@ -36,14 +35,4 @@ _LAZY = {
     "load_job": "twin3d.render.jobs",
 }
 
-__all__ = list(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'twin3d.render' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return list(__all__)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY)

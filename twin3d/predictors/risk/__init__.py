@@ -34,8 +34,7 @@ Names are imported lazily: importing this package loads neither scikit-learn nor
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ...lazy import lazy_exports
 
 _LAZY = {
     # model
@@ -55,14 +54,4 @@ _LAZY = {
     "RiskTrainSpec": "section", "RiskSpec": "section", "apply_risk_spec": "section",
 }
 
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY)

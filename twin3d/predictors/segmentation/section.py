@@ -132,8 +132,5 @@ def apply_segmentation_spec(
     mapping) and runs :func:`apply` with paths relative to ``base_dir``. Errors read as
     in a spec (``<spec>: segmentation.model: ...``).
     """
-    context = SectionContext(spec_file=None, base_dir=Path(base_dir), location=("segmentation",))
-    if not isinstance(spec, SegmentationSpec):
-        spec = context.validate(SegmentationSpec, dict(spec))
-    apply(scene, spec, context)
+    SECTION.apply_to(scene, spec if isinstance(spec, SegmentationSpec) else dict(spec), base_dir=base_dir)
     return scene

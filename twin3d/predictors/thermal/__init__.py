@@ -16,8 +16,7 @@ Names are imported lazily: importing this package loads neither torch nor Tensor
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ...lazy import lazy_exports
 
 _LAZY = {
     # problems
@@ -39,14 +38,4 @@ _LAZY = {
     "apply_thermal_spec": "section",
 }
 
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY)

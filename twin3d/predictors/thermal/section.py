@@ -20,7 +20,6 @@ Light to import: torch (and SciPy) load only when a section is applied.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Literal, Sequence
 
 from pydantic import Field as PField, model_validator
@@ -140,9 +139,7 @@ def apply_thermal_spec(scene, section: Sequence[ThermalSpec | dict[str, Any]],
     Convenience for scripts: validates ``section`` and runs :func:`apply` with paths
     relative to ``base_dir``. Errors name the entry (``thermal[i]``).
     """
-    context = SectionContext(spec_file=None, base_dir=Path(base_dir), location=("thermal",))
-    items = context.validate(ThermalSection, list(section))
-    apply(scene, items, context)
+    items = SECTION.apply_to(scene, list(section), base_dir=base_dir)
     out = {}
     for item in items:
         asset = scene.get(item.asset)

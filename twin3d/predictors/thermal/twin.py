@@ -26,14 +26,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from ...errors import InputError
-from ...scene import Asset, Field, Scene
+from ...scene import Asset, Field
 from .pinn import ThermalPINN
-from .problem import Cylinder, HeatProblem, Plate, Rod, preset_problem
+from .problem import Cylinder, HeatProblem, Plate, Rod
 
 __all__ = [
     "DomainMap",
