@@ -56,6 +56,16 @@ class CliResult:
     def __repr__(self) -> str:
         return f"CliResult(exit_code={self.exit_code}, output={self.output[-2000:]!r})"
 
+    def assert_error(self, *needles: str) -> str:
+        """A user error: exit code 2, one ``twin3d: error: ...`` line on stderr holding ``needles``."""
+        assert self.exit_code == 2, self
+        lines = [ln for ln in self.stderr.splitlines() if ln.strip() and "vtk" not in ln.lower()]
+        assert len(lines) == 1 and lines[0].startswith("twin3d: error: "), self.stderr
+        assert "Traceback" not in self.output
+        for needle in needles:
+            assert needle in lines[0], (needle, lines[0])
+        return lines[0]
+
 
 @pytest.fixture
 def cli():
