@@ -82,3 +82,16 @@ def test_cli_rejects_wrong_output_suffixes(cli, tmp_path):
     res = cli("risk", "simulate", "--out", tmp_path / "sim.txt", "--steps", "10")
     assert res.exit_code == 2 and "--out must be a .csv file" in _one_line_error(res)
     assert not (tmp_path / "sim.txt").exists()
+
+
+def test_train_writes_model_and_report_or_neither(cli, tmp_path):
+    data = tmp_path / "sim.csv"
+    assert cli("risk", "simulate", "--out", data, "--machines", "1", "--steps", "800").exit_code == 0
+    model = tmp_path / "m.skops"
+    model.write_bytes(b"the previous model")
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the report's folder should be")
+    res = cli("risk", "train", data, "--out", model, "--report", blocker / "r.json", "--folds", "2")
+    assert res.exit_code == 2, res
+    assert model.read_bytes() == b"the previous model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.skops", "not_a_folder", "sim.csv"]

@@ -67,3 +67,18 @@ def test_missing_model_in_a_spec_names_spec_section_and_file(cli, tmp_path):
     res.assert_error(f"{spec}:3: risk.model: ", str(tmp_path / "models" / "missing.skops"), "no such risk model")
     assert not (tmp_path / "line.usdc").exists()
 
+
+
+def test_build_is_all_or_nothing(cli, tmp_path):
+    """A spec whose segmentation writes a label map, then fails later: nothing is written."""
+    spec = tmp_path / "organs.yaml"
+    spec.write_text("name: organs\nunits: mm\nsegmentation:\n  phantom: {seed: 3, spacing_mm: 6}\n"
+                    "  labelmap_out: out/seg.nii.gz\nappearance:\n  no_such_organ: {opacity: 0.5}\n")
+    res = cli("build", spec, "--out", tmp_path / "organs.usdc")
+    res.assert_error(f"{spec}:7: appearance.no_such_organ")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["organs.yaml", "out"]
+    spec.write_text(spec.read_text().split("appearance")[0])
+    res = cli("build", spec, "--out", tmp_path / "organs.usdc")
+    assert res.exit_code == 0, res
+    assert (tmp_path / "out" / "seg.nii.gz").is_file() and (tmp_path / "organs.usdc").is_file()
+    assert not [p for p in tmp_path.rglob("*") if ".tmp" in p.name]

@@ -140,3 +140,15 @@ def test_evaluate_errors(cli, tmp_path):
     assert result.exit_code == 2 and "Traceback" not in result.output
     result = cli("segment", "evaluate", "--seeds", "", "--device", "tpu")
     assert result.exit_code == 2 and "device must be" in result.stderr
+
+
+def test_a_mismatched_reference_leaves_no_output(cli, nifti_pair, tmp_path):
+    image_path, _ = nifti_pair
+    _, other, _ = make_phantom(spacing_mm=9.0, seed=5)  # another grid
+    ref = write_nifti(other, tmp_path / "other_grid.nii.gz")
+    out = tmp_path / "seg.nii.gz"
+    out.write_bytes(b"previous output")
+    res = cli("segment", image_path, "--model", default_phantom_model_path(), "--out", out, "--reference", ref)
+    res.assert_error()
+    assert out.read_bytes() == b"previous output"
+    assert not any(".tmp" in p.name for p in tmp_path.iterdir())

@@ -229,3 +229,30 @@ def test_a_dying_worker_process_is_replaced(tmp_path, scenes):
     assert report.ok and report.counts["rendered"] == 10
     workers = {it["worker"] for it in report.items}
     assert len(workers) >= 2  # the items after the kill ran in a new worker process
+
+
+@pytest.mark.parametrize("pattern, match", [
+    (".{scene:.0}./escaped_{camera}_{frame}.png", r"placeholder \{scene\} takes no format spec"),
+    ("{scene.__class__.__name__}/{camera}/{frame}.png", r"unknown placeholder"),
+    ("{scene[0]}/{camera}/{frame}.png", r"unknown placeholder"),
+    ("{scene}/{camera!r}/{frame}.png", r"placeholder \{camera\} takes no format spec or conversion"),
+    ("{scene}/{camera}/{frame:>300}.png", r"only integer formats"),
+])
+def test_patterns_allow_field_names_only(tmp_path, pattern, match):
+    from twin3d.errors import SpecError
+    from twin3d.render.jobs import load_job
+
+    job = tmp_path / "job.yaml"
+    job.write_text(f"scenes: [a.yaml]\npattern: '{pattern}'\n")
+    with pytest.raises(SpecError, match=match):
+        load_job(job)
+
+
+def test_a_scene_file_named_dots_cannot_escape(tmp_path):
+    from twin3d.errors import SpecError
+    from twin3d.render.jobs import load_job
+
+    job = tmp_path / "job.yaml"
+    job.write_text("scenes: ['...yaml']\n")
+    with pytest.raises(SpecError, match=r"scene name '\.\.' .* cannot be a folder name"):
+        load_job(job)

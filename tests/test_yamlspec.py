@@ -70,7 +70,7 @@ def test_file_problems(tmp_path):
         (tmp_path / "t.yaml").write_text("name: a\n  bad: [\n")
         read_yaml(tmp_path / "t.yaml")
     (tmp_path / "py.yaml").write_text("name: !!python/object/apply:os.system ['echo hacked']\n")
-    with pytest.raises(SpecError, match="invalid YAML"):
+    with pytest.raises(SpecError, match="unsupported YAML tag '!!python/object/apply:os.system'"):
         read_yaml(tmp_path / "py.yaml")
 
 
@@ -87,3 +87,37 @@ def test_validate_a_part_at_a_location(tmp_path):
         doc.validate(Part, doc.data["top"]["section"], at=("top", "section"))
     assert str(info.value).startswith(f"{p}:3: top.section.name: Input should be a valid string")
     assert "top.section.color" in str(info.value)
+
+
+# --------------------------------------------------------------------------- hostile YAML
+def _bomb(levels: int = 9) -> str:
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, levels + 1):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("text, match", [
+    (_bomb(), r":\d+: invalid YAML: its aliases expand to more than 1,000,000 values"),
+    ("a: &x [1, *x]\n", r":1: invalid YAML: a recursive anchor"),
+    ("a: " + "[" * 100 + "]" * 100 + "\n", r"nested more than 64 levels deep"),
+    ("a: " + "[" * 5000 + "]" * 5000 + "\n", r"nested more than 64 levels deep"),
+    ("name: !!binary aGVsbG8=\n", r":1: unsupported YAML tag '!!binary'"),
+    ("name: !!python/object:os.system {}\n", r":1: unsupported YAML tag"),
+    ("s: !!set {a, b}\n", r"unsupported YAML tag '!!set'"),
+])
+def test_hostile_yaml_is_one_clear_error(tmp_path, text, match):
+    p = tmp_path / "h.yaml"
+    p.write_text(text)
+    with pytest.raises(SpecError, match=match) as info:
+        read_yaml(p)
+    assert str(info.value).startswith(str(p))
+
+
+def test_dates_stay_text_and_a_bom_is_fine(tmp_path):
+    p = tmp_path / "d.yaml"
+    p.write_bytes("\ufeffname: a\nmetadata: {installed: 2024-05-01}\n".encode("utf-8"))
+    assert read_yaml(p).data == {"name": "a", "metadata": {"installed": "2024-05-01"}}
+    merged = tmp_path / "m.yaml"
+    merged.write_text("base: &b {x: 1}\nitem: {<<: *b, y: 2}\n")
+    assert read_yaml(merged).data["item"] == {"x": 1, "y": 2}

@@ -40,6 +40,74 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
         raise
 
 
+class OutputSet:
+    """All outputs of one command, or none of them.
+
+    Each output is written to a temporary file beside its target (:meth:`path`); only
+    :meth:`commit` renames them all into place, when the whole command has succeeded;
+    :meth:`discard` (or leaving the ``with`` block with an error) removes them, so a
+    failing command never leaves some outputs written and others not::
+
+        with OutputSet() as outputs:
+            write_nifti(labelmap, outputs.path("seg.nii.gz"))
+            write_usd(scene, outputs.path("scene.usdc"))
+        # both renamed here, or neither
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[Path, Path]] = []
+
+    def path(self, target: str | os.PathLike) -> Path:
+        """A temporary path for ``target`` (same folder, same suffix), renamed at commit."""
+        target = Path(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        suffix = ".nii.gz" if target.name.endswith(".nii.gz") else target.suffix
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp" + suffix, dir=target.parent)
+        os.close(fd)
+        os.unlink(tmp)  # writers create it (some refuse to overwrite)
+        self._pending.append((Path(tmp), target))
+        return Path(tmp)
+
+    @property
+    def targets(self) -> list[Path]:
+        return [t for _, t in self._pending]
+
+    def commit(self) -> list[Path]:
+        """Rename every written temporary onto its target; returns the targets."""
+        umask = os.umask(0)
+        os.umask(umask)
+        done = []
+        for tmp, target in self._pending:
+            if tmp.exists():
+                if tmp.is_file():
+                    os.chmod(tmp, 0o666 & ~umask)
+                os.replace(tmp, target)
+                done.append(target)
+        self._pending = []
+        return done
+
+    def discard(self) -> None:
+        """Remove every temporary; targets stay as they were."""
+        import shutil
+
+        for tmp, _ in self._pending:
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+        self._pending = []
+
+    def __enter__(self) -> "OutputSet":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()
+
+
 def show_progress(progress: bool | None = None) -> bool:
     """Whether to draw progress bars: explicit flag, else only on an interactive terminal."""
     if progress is not None:

@@ -122,6 +122,9 @@ class SectionContext:
         For ``scope="asset"`` sections: the path of the asset being set up.
     shared
         A dict shared by all sections of one build (caches: a CSV read once for many assets).
+    outputs
+        The build's :class:`~twin3d._util.OutputSet`: files a section writes go through
+        :meth:`output_path`, so they appear only if the whole command succeeds.
     """
 
     spec_file: Path | None
@@ -130,6 +133,16 @@ class SectionContext:
     document: "YamlDocument | None" = None
     asset: str | None = None
     shared: dict = field(default_factory=dict)
+    outputs: Any = None
+
+    def output_path(self, relative: str | Path, *, at: tuple = ()) -> Path:
+        """Where to write a file the section produces (relative to the spec's folder).
+
+        Inside a build the file goes to a temporary that is renamed only when the whole
+        build (and the command around it) succeeds; a failing spec leaves nothing written.
+        """
+        p = self.resolve(relative, must_exist=False, at=at)
+        return self.outputs.path(p) if self.outputs is not None else p
 
     @property
     def source(self) -> str:

@@ -294,7 +294,8 @@ def _document(spec: SceneSpec, base_dir: str | Path | None) -> YamlDocument:
     return doc
 
 
-def build_scene(spec: SceneSpec | str | Path, *, base_dir: str | Path | None = None, sections: bool = True):
+def build_scene(spec: SceneSpec | str | Path, *, base_dir: str | Path | None = None, sections: bool = True,
+                outputs=None):
     """Build a :class:`~twin3d.scene.Scene` from a spec object or a spec file path.
 
     Parameters
@@ -306,7 +307,17 @@ def build_scene(spec: SceneSpec | str | Path, *, base_dir: str | Path | None = N
     sections
         Apply the spec's sections (sensors, predictors...). ``False`` builds the
         geometry only: no predictor runs, nothing is read or written for them.
+    outputs
+        An :class:`~twin3d._util.OutputSet` that collects the files sections write (e.g.
+        ``segmentation.labelmap_out``); the caller commits it once its own outputs are
+        written too. Without one, they are committed when the build succeeds and removed
+        when it fails.
     """
+    from ._util import OutputSet
+
+    if outputs is None:
+        with OutputSet() as own:
+            return build_scene(spec, base_dir=base_dir, sections=sections, outputs=own)
     from .scene import Scene
 
     if not isinstance(spec, SceneSpec):
@@ -339,10 +350,11 @@ def build_scene(spec: SceneSpec | str | Path, *, base_dir: str | Path | None = N
                 raise doc.error(("assets", i), str(exc)) from None
             path = f"{a.group}/{name}" if a.group else name
             for key, value in a.sections.items():
-                ctx = SectionContext(doc.path, base, ("assets", i, key), doc, asset=path, shared=shared)
+                ctx = SectionContext(doc.path, base, ("assets", i, key), doc, asset=path, shared=shared,
+                                     outputs=outputs)
                 plan.append((get_section(key).order, len(plan), key, value, ctx))
     for key, value in spec.sections.items():
-        ctx = SectionContext(doc.path, base, (key,), doc, shared=shared)
+        ctx = SectionContext(doc.path, base, (key,), doc, shared=shared, outputs=outputs)
         plan.append((get_section(key).order, len(plan), key, value, ctx))
     scene.metadata["spec_sections"] = sorted(spec.sections) + sorted({k for a in spec.assets for k in a.sections})
     if sections:
@@ -371,10 +383,11 @@ def _apply_appearance(scene, spec: SceneSpec, doc: YamlDocument) -> None:
 
 
 # --------------------------------------------------------------------------- any scene file
-def load_scene(path: str | Path, *, sections: bool = True):
+def load_scene(path: str | Path, *, sections: bool = True, outputs=None):
     """A :class:`~twin3d.scene.Scene` from a scene spec (YAML; its sections are applied) or a USD file.
 
-    ``sections=False`` builds a spec's geometry without running its sections.
+    ``sections=False`` builds a spec's geometry without running its sections; ``outputs``
+    as in :func:`build_scene`.
     """
     from .errors import UnsupportedFormatError
 
@@ -383,7 +396,7 @@ def load_scene(path: str | Path, *, sections: bool = True):
     if not path.exists():
         raise MissingFileError(path, what="scene file")
     if ext in SCENE_EXTENSIONS:
-        return build_scene(path, sections=sections)
+        return build_scene(path, sections=sections, outputs=outputs)
     from .io import USD_EXTENSIONS as USD_READ_EXTENSIONS
 
     if ext in USD_READ_EXTENSIONS:

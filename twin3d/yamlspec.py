@@ -22,7 +22,7 @@ from typing import Any, Iterable, Mapping, TypeVar
 
 from .errors import InputError, MissingFileError, SpecError
 
-__all__ = ["YamlDocument", "read_yaml", "load_model", "format_location", "line_index"]
+__all__ = ["YamlDocument", "read_yaml", "parse_yaml", "load_model", "format_location", "line_index"]
 
 T = TypeVar("T")
 
@@ -275,6 +275,95 @@ def _valid_keys(model: Any, loc: tuple) -> list[str]:
     return list(candidates[0].model_fields)
 
 
+#: Most nodes a document may expand to once its aliases are followed (a "billion laughs"
+#: file of a few hundred bytes expands to 10^9); specs and jobs have a few thousand.
+MAX_YAML_NODES = 1_000_000
+#: Deepest nesting of lists and mappings.
+MAX_YAML_DEPTH = 64
+
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map", "merge")}
+
+
+def _loader_class():
+    """A SafeLoader that leaves dates as text (a spec holds plain values only)."""
+    import yaml
+
+    class PlainLoader(yaml.SafeLoader):
+        pass
+
+    PlainLoader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return PlainLoader
+
+
+def _check_nodes(root, source: str) -> None:
+    """Bound alias expansion and depth; refuse recursive anchors and non-plain tags."""
+    import yaml
+
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def fail(node, message: str):
+        raise SpecError(f"{source}:{node.start_mark.line + 1}: {message}")
+
+    def size(node, depth: int) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            fail(node, "invalid YAML: a recursive anchor (a list or mapping that contains itself)")
+        if depth > MAX_YAML_DEPTH:
+            fail(node, f"invalid YAML: nested more than {MAX_YAML_DEPTH} levels deep")
+        if node.tag not in _PLAIN_TAGS:
+            fail(node, f"unsupported YAML tag {node.tag.replace('tag:yaml.org,2002:', '!!')!r}: use plain "
+                       "text, numbers, booleans, lists and mappings")
+        active.add(key)
+        n = 1
+        if isinstance(node, yaml.SequenceNode):
+            for child in node.value:
+                n += size(child, depth + 1)
+        elif isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                n += size(k, depth + 1) + size(v, depth + 1)
+        active.discard(key)
+        if n > MAX_YAML_NODES:
+            fail(node, f"invalid YAML: its aliases expand to more than {MAX_YAML_NODES:,} values "
+                       "(an alias bomb?)")
+        sizes[key] = n
+        return n
+
+    size(root, 0)
+
+
+def parse_yaml(text: str, *, source: str = "<yaml>"):
+    """Parse YAML text with limits: plain values only, bounded alias expansion and depth.
+
+    Dates stay text; tags such as ``!!binary`` or ``!!python/object`` are refused; every
+    problem is a :class:`~twin3d.errors.SpecError` naming ``source`` and the line.
+    """
+    import yaml
+
+    loader = _loader_class()(text)
+    try:
+        try:
+            root = loader.get_single_node()
+        except RecursionError:
+            raise SpecError(f"{source}: invalid YAML: nested more than {MAX_YAML_DEPTH} levels deep") from None
+        if root is None:
+            return None
+        _check_nodes(root, source)
+        return loader.construct_document(root)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(f"{source}{where}: invalid YAML: {problem}") from None
+    finally:
+        loader.dispose()
+
+
 def read_yaml(path: str | os.PathLike, *, what: str = "scene spec") -> YamlDocument:
     """Read a YAML file safely; errors name the file (and line for syntax errors)."""
     import yaml
@@ -294,15 +383,7 @@ def read_yaml(path: str | os.PathLike, *, what: str = "scene spec") -> YamlDocum
         raise SpecError(f"{path}: a {what} must be UTF-8 text (byte {exc.start} is not)") from None
     if "\x00" in text:
         raise SpecError(f"{path}: a {what} must be text, this file holds binary data")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(f"{path}{where}: invalid YAML: {problem}") from None
-    except RecursionError:
-        raise SpecError(f"{path}: invalid YAML: nested too deeply (or a recursive anchor)") from None
+    data = parse_yaml(text, source=str(path))
     if data is None:
         raise SpecError(f"{path}: the {what} is empty")
     return YamlDocument(source=str(path), data=data, text=text, path=path)

@@ -76,7 +76,7 @@ def train(
     """Cross-validate (stratified k-fold, fixed seed), print and save the metrics, then fit on all rows."""
     from ..predictors.risk import FailureRiskModel, cross_validate_risk, save_model
     from ..sensors import read_sensor_csv, training_table
-    from .._util import atomic_path
+    from .._util import OutputSet
 
     _check_suffix(out, (".skops",), "--out")
     if report is not None:
@@ -92,7 +92,6 @@ def train(
     metrics = cross_validate_risk(model, X, y, n_splits=folds, seed=seed)
     _print_metrics(metrics, title=f"{folds}-fold stratified cross-validation (seed {seed})")
     model.fit(X, y)
-    save_model(model, out, cv_metrics=metrics)
     summary = {
         "data": str(data),
         "target": target_name,
@@ -110,9 +109,10 @@ def train(
         },
         "seconds": round(time.perf_counter() - t0, 3),
     }
-    if report is not None:
-        with atomic_path(report) as tmp:
-            tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    with OutputSet() as outputs:  # the model and its report, or neither
+        save_model(model, outputs.path(out), cv_metrics=metrics)
+        if report is not None:
+            outputs.path(report).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     typer.echo(
         f"wrote {out} (tree depth {model.depth_}, {model.tree_left_.size} nodes, decision threshold "
         f"{model.threshold_:.3f})" + (f" and {report}" if report is not None else "")

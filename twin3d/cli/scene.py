@@ -18,7 +18,12 @@ def build(
     out: Path = typer.Option(..., "--out", "-o", help="Output USD file (.usda text or .usdc binary)."),
     instancing: str = typer.Option("auto", help="auto | always | never: USD instancing of repeated equipment."),
 ):
-    """Build a scene spec (running its predictors) and write a USD stage."""
+    """Build a scene spec (running its predictors) and write a USD stage.
+
+    All or nothing: files the spec's sections write (e.g. segmentation.labelmap_out) and
+    the stage appear together, only when the whole command succeeds.
+    """
+    from .._util import OutputSet
     from ..spec import SCENE_EXTENSIONS, load_scene
     from ..usd import USD_EXTENSIONS, write_usd
 
@@ -27,8 +32,9 @@ def build(
     if spec.suffix.lower() not in SCENE_EXTENSIONS:
         fail(f"{spec}: expected a scene spec ({', '.join(SCENE_EXTENSIONS)})")
     t0 = time.perf_counter()
-    scene = load_scene(spec)
-    write_usd(scene, out, instancing=instancing)
+    with OutputSet() as outputs:
+        scene = load_scene(spec, outputs=outputs)
+        write_usd(scene, outputs.path(out), instancing=instancing)
     n = len(scene.assets())
     typer.echo(f"wrote {out} ({n} assets, {scene.n_frames} frame(s)) in {time.perf_counter() - t0:.1f} s")
 

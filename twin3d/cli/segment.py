@@ -82,14 +82,16 @@ def run(
     t0 = time.perf_counter()
     labelmap = seg_model.predict(volume, device=device)
     seconds = time.perf_counter() - t0
+    # the reference is checked before anything is written: a mismatch leaves no output
+    scores = dice_scores(labelmap, ref, seg_model.labels_) if ref is not None else None
     write_nifti(labelmap, out)
     found = [int(i) for i in np.flatnonzero(np.bincount(labelmap.array.ravel())) if i != 0]
     typer.echo(
         f"wrote {out} ({'x'.join(map(str, labelmap.array.shape))} voxels) in {seconds:.1f} s; "
         f"labels: {', '.join(seg_model.labels_.get(i, str(i)) for i in found) or 'none'}"
     )
-    if ref is not None:
-        typer.echo("Dice against the reference:\n" + _dice_table(dice_scores(labelmap, ref, seg_model.labels_)))
+    if scores is not None:
+        typer.echo("Dice against the reference:\n" + _dice_table(scores))
 
 
 def _phantom_command(

@@ -40,6 +40,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import re
 import socket
 import string
 import threading
@@ -61,6 +62,7 @@ __all__ = ["RenderJob", "JobScene", "FrameCount", "load_job", "run_render_job", 
 EXECUTORS = ("local", "dask")
 MANIFEST_VERSION = 1
 _PATTERN_FIELDS = {"scene", "camera", "frame"}
+_FRAME_SPEC = re.compile(r"0?[1-9]?d")
 _MAX_POOL_RESTARTS = 3
 
 
@@ -119,9 +121,17 @@ class RenderJob(Strict):
     @classmethod
     def _pattern(cls, v):
         try:
-            names = {f[1].split(".")[0].split("[")[0] for f in string.Formatter().parse(v) if f[1] is not None}
+            parsed = [f for f in string.Formatter().parse(v) if f[1] is not None]
         except ValueError as exc:
             raise ValueError(f"bad pattern {v!r}: {exc}") from None
+        names = {f[1] for f in parsed}
+        for _, name, spec, conversion in parsed:
+            # field names only: no attribute or index access ({scene.__class__}), no conversions,
+            # and format specs only on the frame number ({frame:04d})
+            if name in ("scene", "camera") and (spec or conversion):
+                raise ValueError(f"placeholder {{{name}}} takes no format spec or conversion in pattern {v!r}")
+            if name == "frame" and (conversion or (spec and not _FRAME_SPEC.fullmatch(spec))):
+                raise ValueError(f"{{frame:{spec}}}: only integer formats such as {{frame:04d}} are allowed")
         unknown = names - _PATTERN_FIELDS
         if unknown:
             raise ValueError(f"unknown placeholder(s) {sorted(unknown)} in pattern; valid: {{scene}}, {{camera}}, {{frame}}")
@@ -155,9 +165,11 @@ class RenderJob(Strict):
 
 
 def _scene_name(s: Union[str, JobScene]) -> str:
-    if isinstance(s, str):
-        return Path(s).stem
-    return s.name or Path(s.path).stem
+    name = Path(s).stem if isinstance(s, str) else (s.name or Path(s.path).stem)
+    if not name or name.strip(".") == "" or any(c in name for c in '/\\:*?"<>|'):
+        raise ValueError(f"scene name {name!r} (from {s if isinstance(s, str) else s.path!r}) cannot be a folder "
+                         "name: give the scene a 'name'")
+    return name
 
 
 def load_job(path: str | os.PathLike) -> RenderJob:
@@ -561,7 +573,10 @@ def run_render_job(job_path: str | os.PathLike, *, executor: str = "local", work
                 for f in frames:
                     rel = None if f is None else job.pattern.format(scene=s["name"], camera=cam, frame=f)
                     if rel is not None:
-                        out = out_dir / rel
+                        out = (out_dir / rel).resolve()
+                        if out_dir not in out.parents:
+                            raise InputError(f"{job_path}: pattern {job.pattern!r} puts {rel!r} outside "
+                                             f"output_dir {out_dir}; outputs must stay inside it")
                         if out in seen_outputs:
                             raise InputError(f"{job_path}: pattern {job.pattern!r} gives the same output {rel} for "
                                              f"{seen_outputs[out]} and {s['name']}/{cam}/{f}")

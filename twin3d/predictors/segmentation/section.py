@@ -107,7 +107,7 @@ def apply(scene, section: SegmentationSpec, context: SectionContext) -> None:
     if section.labelmap_out:
         from ...io.volumes import write_nifti
 
-        write_nifti(labelmap, context.resolve(section.labelmap_out, must_exist=False))
+        write_nifti(labelmap, context.output_path(section.labelmap_out, at=("labelmap_out",)))
     surfaces = labelmap_to_surfaces(
         labelmap, model.labels_, method=section.method, smoothing=section.smoothing, decimate=section.decimate
     )
