@@ -1,4 +1,4 @@
-"""Small internal helpers: atomic output files and progress bars."""
+"""Small internal helpers: atomic output files (one file, or a command's set), progress bars."""
 
 from __future__ import annotations
 
@@ -10,6 +10,66 @@ from pathlib import Path
 from typing import Iterator
 
 
+def _temp_suffix(path: Path, suffix: str | None = None) -> str:
+    if path.name.endswith(".nii.gz"):
+        return ".nii.gz"
+    return path.suffix if suffix is None else suffix
+
+
+def temp_path_for(path: str | os.PathLike, *, suffix: str | None = None, create: bool = True) -> Path:
+    """A new temporary path beside ``path``: ``.<stem>.<pid>.<random>.tmp<suffix>``.
+
+    The writing process's id is in the name, so temporaries left by a killed run
+    (SIGKILL leaves no chance to clean up) are recognised and removed by the next run
+    writing to the same place (:func:`remove_stale_temporaries`).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.{os.getpid()}.", suffix=".tmp" + _temp_suffix(path, suffix),
+                               dir=path.parent)
+    os.close(fd)
+    if not create:
+        os.unlink(tmp)  # writers create it (some refuse to overwrite)
+    return Path(tmp)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove temporaries of ``path`` left by processes that no longer run; returns them."""
+    path = Path(path)
+    removed = []
+    prefix = f".{path.stem}."
+    try:
+        candidates = [p for p in path.parent.iterdir() if p.name.startswith(prefix) and ".tmp" in p.name]
+    except OSError:
+        return removed
+    for p in candidates:
+        pid_text = p.name[len(prefix):].split(".", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid() or _pid_alive(int(pid_text)):
+            continue
+        try:
+            if p.is_dir():
+                import shutil
+
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+            removed.append(p)
+        except OSError:
+            pass
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
@@ -19,13 +79,7 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
     file keeps ``path``'s suffix (writers pick the format from it).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = path.suffix if suffix is None else suffix
-    if path.name.endswith(".nii.gz"):
-        suffix = ".nii.gz"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp" + suffix, dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = temp_path_for(path, suffix=suffix)
     try:
         yield tmp_path
         if tmp_path.is_file():
@@ -60,13 +114,9 @@ class OutputSet:
     def path(self, target: str | os.PathLike) -> Path:
         """A temporary path for ``target`` (same folder, same suffix), renamed at commit."""
         target = Path(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        suffix = ".nii.gz" if target.name.endswith(".nii.gz") else target.suffix
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp" + suffix, dir=target.parent)
-        os.close(fd)
-        os.unlink(tmp)  # writers create it (some refuse to overwrite)
-        self._pending.append((Path(tmp), target))
-        return Path(tmp)
+        tmp = temp_path_for(target, create=False)
+        self._pending.append((tmp, target))
+        return tmp
 
     @property
     def targets(self) -> list[Path]:
