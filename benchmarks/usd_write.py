@@ -1,15 +1,29 @@
-"""USD write speed: twin3d's .usdc writer vs VTK's binary PLY writer on the same 1M-triangle mesh,
-plus a 10,000-asset factory scene built and written.
+"""USD write speed and size: a 1M-triangle mesh against VTK's binary PLY writer, and the
+10,000-machine grid with an animated risk per machine in each layout of the USD writer.
 
-    .venv/bin/python benchmarks/usd_write.py [--repeat 3] [--triangles 1000000] [--assets 10000]
+    .venv/bin/python benchmarks/usd_write.py [--repeat 3] [--triangles 1000000]
+                                             [--assets 10000] [--frames 20] [--never]
 
-Prints a table: median seconds (ours vs reference) and the ratio, from the same run.
+* 1M triangles: ``write_usd`` to ``.usdc`` vs ``vtkPLYWriter`` (binary), median of ``--repeat``.
+* ``--assets`` machines on a grid (``benchmarks/render.py``'s :func:`grid_scene`: 6 equipment
+  kinds, one animated risk value per machine over ``--frames`` frames), written with
+  per-mesh colours (``instancing="auto"``, the default: each machine references its kind's
+  prototype and carries its own ``displayColor`` and ``twin:risk`` on its mesh) and with
+  native instances (``instancing="always"``: colours inherited from instanceable prims)
+  in interleaved rounds (one of each per round, ``--repeat`` rounds, medians), split into
+  authoring the layer (``scene_to_layer``) and exporting it (the crate file); file sizes.
+  ``--never`` adds one write with a full mesh per machine.
+
+Prints a table and the load average; the machines are shared, so compare figures from the
+same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,12 +32,14 @@ import numpy as np
 import pyvista as pv
 import vtk
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from render import grid_scene  # noqa: E402  (the 10,000-machine grid of the render benchmark)
+
 
 def big_mesh(n_tri: int) -> pv.PolyData:
     # a sphere with theta*phi*2 ~= n_tri triangles
     res = int(np.sqrt(n_tri / 2))
-    m = pv.Sphere(radius=1.0, theta_resolution=res, phi_resolution=res + 2).triangulate()
-    return m
+    return pv.Sphere(radius=1.0, theta_resolution=res, phi_resolution=res + 2).triangulate()
 
 
 def time_it(fn, repeat: int) -> float:
@@ -35,26 +51,41 @@ def time_it(fn, repeat: int) -> float:
     return statistics.median(times)
 
 
+def timed_write(scene, path: Path, instancing: str) -> tuple[float, float, float]:
+    """(total, author, export) seconds of ``write_usd(scene, path, instancing=...)``, the two
+    stages timed separately (``write_usd`` is ``scene_to_layer`` + ``Export``)."""
+    from twin3d.usd import scene_to_layer
+
+    t0 = time.perf_counter()
+    layer = scene_to_layer(scene, instancing=instancing)
+    t1 = time.perf_counter()
+    if not layer.Export(str(path)):
+        raise OSError(f"could not write {path}")
+    t2 = time.perf_counter()
+    return t2 - t0, t1 - t0, t2 - t1
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--triangles", type=int, default=1_000_000)
     ap.add_argument("--assets", type=int, default=10_000)
+    ap.add_argument("--frames", type=int, default=20)
+    ap.add_argument("--never", action="store_true", help="also write once with a full mesh per machine")
     args = ap.parse_args()
 
-    from twin3d.equipment import equipment_asset, EQUIPMENT
-    from twin3d.scene import Asset, Scene, Transform
+    from twin3d.scene import Asset, Scene
     from twin3d.usd import write_usd
 
-    mesh = big_mesh(args.triangles)
+    load0 = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="twin3d-bench-"))
+    rows: list[tuple[str, str, str, str]] = []
+
+    # ------------------------------------------------------------------ one big mesh
+    mesh = big_mesh(args.triangles)
     scene = Scene("big", units="m")
     scene.add(Asset("sphere", mesh=mesh))
-    usdc = tmp / "big.usdc"
-    ply = tmp / "big.ply"
-
-    def ours():
-        write_usd(scene, usdc)
+    usdc, ply = tmp / "big.usdc", tmp / "big.ply"
 
     def vtk_ply():
         w = vtk.vtkPLYWriter()
@@ -63,36 +94,52 @@ def main() -> None:
         w.SetInputData(mesh)
         w.Write()
 
-    ours()  # warm-up (plugin registration, first stage)
-    t_ours = time_it(ours, args.repeat)
+    write_usd(scene, usdc)  # warm-up (plugin registration, first stage)
+    t_ours = time_it(lambda: write_usd(scene, usdc), args.repeat)
     t_ply = time_it(vtk_ply, args.repeat)
+    rows.append((f"{mesh.n_cells:,} triangles: .usdc (ours) vs VTK binary PLY", f"{t_ours:.3f}", f"{t_ply:.3f}",
+                 f"{t_ply / t_ours:.2f}"))
+    print(f"big mesh: .usdc {usdc.stat().st_size / 1e6:.1f} MB, .ply {ply.stat().st_size / 1e6:.1f} MB", flush=True)
 
-    # many assets: a grid of machines of 6 kinds (repeated geometry -> USD instancing)
-    kinds = [k for k in EQUIPMENT if k != "control_cabinet"]
-
-    def build_many():
-        s = Scene("many", units="m")
-        line = s.group("plant")
-        side = int(np.ceil(np.sqrt(args.assets)))
-        for i in range(args.assets):
-            x, y = divmod(i, side)
-            line.add(equipment_asset(f"m{i:05d}", kinds[i % len(kinds)], transform=Transform(translate=(x * 4.0, y * 4.0, 0))))
-        return s
-
+    # ------------------------------------------------------------------ many machines
     t0 = time.perf_counter()
-    many = build_many()
+    many = grid_scene(args.assets, args.frames)
     t_build = time.perf_counter() - t0
-    t_many = time_it(lambda: write_usd(many, tmp / "many.usdc"), args.repeat)
-    t_many_flat = time_it(lambda: write_usd(many, tmp / "many_flat.usdc", instancing="never"), 1)
+    rows.append((f"{args.assets:,} machines x {args.frames} frames: build the scene", f"{t_build:.3f}", "-", "-"))
+    layouts = {"auto": "per-mesh colours (auto)", "always": "native instances (always)"}
+    paths = {m: tmp / f"many_{m}.usdc" for m in layouts}
+    timed_write(many, paths["auto"], "auto")  # warm-up
+    runs: dict[str, list] = {m: [] for m in layouts}
+    for r in range(args.repeat):
+        for m in layouts:
+            runs[m].append(timed_write(many, paths[m], m))
+        print(f"round {r + 1}: " + ", ".join(f"{m} {runs[m][-1][0]:.2f} s" for m in layouts), flush=True)
+    med = {m: [statistics.median(x[k] for x in runs[m]) for k in range(3)] for m in layouts}
+    size = {m: paths[m].stat().st_size / 1e6 for m in layouts}
+    ref = med["always"][0]
+    for m, label in layouts.items():
+        total, author, export = med[m]
+        rows.append((f"{args.assets:,} machines: write .usdc, {label}", f"{total:.3f}",
+                     f"{ref:.3f}" if m != "always" else "-", f"{ref / total:.2f}" if m != "always" else "-"))
+        rows.append((f"  of which author the layer / export the crate file", f"{author:.2f} / {export:.2f}", "-", "-"))
+        rows.append((f"  file size [MB]", f"{size[m]:.2f}", f"{size['always']:.2f}" if m != "always" else "-",
+                     f"{size[m] / size['always']:.2f}x" if m != "always" else "-"))
+    if args.never:
+        flat = tmp / "many_never.usdc"
+        total, author, export = timed_write(many, flat, "never")
+        rows.append((f"{args.assets:,} machines: write .usdc, a full mesh each (never)", f"{total:.3f}", "-", "-"))
+        rows.append((f"  of which author / export; file size [MB]",
+                     f"{author:.2f} / {export:.2f}; {flat.stat().st_size / 1e6:.2f}", "-", "-"))
 
-    print(f"mesh: {mesh.n_cells:,} triangles, {mesh.n_points:,} points; median of {args.repeat}")
-    print(f"{'case':44s} {'twin3d [s]':>11s} {'reference [s]':>14s} {'ratio ref/ours':>15s}")
-    print(f"{'1M triangles: .usdc (ours) vs VTK binary PLY':44s} {t_ours:11.3f} {t_ply:14.3f} {t_ply / t_ours:15.2f}")
-    print(f"{f'{args.assets:,} assets: build scene':44s} {t_build:11.3f} {'-':>14s} {'-':>15s}")
-    print(f"{f'{args.assets:,} assets: write .usdc (instanced)':44s} {t_many:11.3f} {'10 s target':>14s} {10.0 / (t_build + t_many):15.2f}")
-    print(f"{f'{args.assets:,} assets: write .usdc (no instancing)':44s} {t_many_flat:11.3f} {'-':>14s} {'-':>15s}")
-    print(f"file sizes: big.usdc {usdc.stat().st_size / 1e6:.1f} MB, big.ply {ply.stat().st_size / 1e6:.1f} MB, "
-          f"many.usdc {(tmp / 'many.usdc').stat().st_size / 1e6:.1f} MB, many_flat.usdc {(tmp / 'many_flat.usdc').stat().st_size / 1e6:.1f} MB")
+    load1 = os.getloadavg()
+    print()
+    print(f"{os.cpu_count()} CPU cores; load average {load0[0]:.1f} at start, {load1[0]:.1f} at end; "
+          f"medians of {args.repeat} (interleaved rounds for the layouts); files in {tmp}")
+    w = max(len(r[0]) for r in rows)
+    print(f"{'case':{w}s} {'twin3d':>12s} {'reference':>10s} {'ratio':>7s}")
+    for case, ours, refv, ratio in rows:
+        print(f"{case:{w}s} {ours:>12s} {refv:>10s} {ratio:>7s}")
+    print("ratio: reference / twin3d for times (higher is faster), twin3d / reference for sizes")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ _LAZY = {
     "load_spec": "twin3d.spec",
     "build_scene": "twin3d.spec",
     "read_mesh": "twin3d.io",
+    "write_scene": "twin3d.io.writers",
     "make_equipment": "twin3d.equipment",
     "write_usd": "twin3d.usd",
     "read_usd": "twin3d.usd",

@@ -23,6 +23,12 @@ __all__ = [
     "default_color_by",
     "field_legend",
     "legend_for",
+    "FIXED_MODES",
+    "AssetColors",
+    "asset_colors",
+    "asset_label",
+    "color_modes",
+    "resolve_color_mode",
 ]
 
 # name -> (positions in [0,1], RGB rows)
@@ -174,3 +180,168 @@ def field_legend(fields: list, name: str) -> Legend | None:
         hi = max(f.value_range()[1] for f in fields)
         clim = (lo, hi if hi > lo else lo + 1.0)
     return legend_for(name, f0.colormap, clim, f0.unit)
+
+
+# --------------------------------------------------------------------------- per-asset colours
+#: Colour modes every scene has besides its fields (the renderer's modes too).
+FIXED_MODES = ("labels", "material")
+
+
+def color_modes(scene) -> list[str]:
+    """The colour modes of a scene: its fields (risk, temperature first), then ``labels``, ``material``."""
+    names = scene.field_names()
+    first = [n for n in ("risk", "temperature") if n in names]
+    return first + [n for n in names if n not in first] + list(FIXED_MODES)
+
+
+def resolve_color_mode(scene, color_by: str | None) -> str:
+    """``color_by`` checked against :func:`color_modes`; ``None`` -> :func:`default_color_by`
+    (``material`` when no field colours the scene), ``""`` -> ``material``."""
+    mode = default_color_by(scene) if color_by is None else color_by
+    if not mode:
+        return "material"
+    modes = color_modes(scene)
+    if mode not in modes:
+        raise InputError(f"cannot color by {mode!r}: valid color modes for scene {scene.name!r}: {', '.join(modes)}")
+    return mode
+
+
+def asset_label(asset) -> str:
+    """The label an asset is coloured by in the ``labels`` mode (semantic label, else type)."""
+    return asset.semantic_label or asset.asset_type or "unlabelled"
+
+
+@dataclass
+class AssetColors:
+    """The colours of one asset's mesh at one frame: float32 RGB in [0, 1] (display values).
+
+    ``association`` says what ``rgb`` holds: ``"constant"`` (shape ``(3,)``), ``"cell"``
+    (one row per triangle) or ``"point"`` (one row per mesh point); ``alpha`` and
+    ``alpha_association`` the same for opacity. ``source`` says where the colours come
+    from: the field name, ``"labels"``, ``"displayColor"`` (explicit colours read from
+    another tool), ``"parts"`` or ``"material"``.
+    """
+
+    rgb: np.ndarray
+    association: str
+    source: str
+    alpha: np.ndarray | float = 1.0
+    alpha_association: str = "constant"
+
+
+def _base_colors(asset, explicit: dict) -> AssetColors:
+    """Colours without a field: explicit ``displayColor`` data, else part colours, else the material.
+
+    ``explicit`` maps ``(association, name)`` to the mesh's ``displayColor`` /
+    ``displayOpacity`` arrays (looked up once per mesh by :func:`asset_colors`).
+    """
+    opacity: np.ndarray | float = float(asset.material.opacity)
+    alpha_assoc = "constant"
+    for assoc in ("point", "cell"):
+        if (assoc, "displayOpacity") in explicit:
+            values = explicit[(assoc, "displayOpacity")]
+            opacity = np.clip(np.asarray(values, np.float32).reshape(-1), 0, 1) * float(asset.material.opacity)
+            alpha_assoc = assoc
+    for assoc in ("point", "cell"):
+        if (assoc, "displayColor") in explicit:
+            rgb = np.clip(np.asarray(explicit[(assoc, "displayColor")], np.float32).reshape(-1, 3), 0, 1)
+            return AssetColors(rgb, assoc, "displayColor", opacity, alpha_assoc)
+    base = asset.material.base_color
+    if asset.parts and ("cell", "part_id") in explicit:
+        table = [tuple(p.color) if p.color is not None else base for p in asset.parts]
+        if len(set(table)) == 1:
+            base = table[0]
+        else:
+            pid = np.clip(np.asarray(explicit[("cell", "part_id")], dtype=np.int64), 0, len(table) - 1)
+            faces = np.asarray(table, dtype=np.float32)[pid]
+            if len(faces) and np.ptp(faces, axis=0).max() > 0:
+                return AssetColors(faces, "cell", "parts", opacity, alpha_assoc)
+            if len(faces):
+                base = tuple(faces[0])  # every face in one part
+    return AssetColors(np.asarray(base, np.float32), "constant", "material", opacity, alpha_assoc)
+
+
+def _explicit_arrays(mesh) -> dict:
+    """The mesh arrays that set base colours: ``displayColor``/``displayOpacity`` (point or cell), ``part_id``."""
+    out = {}
+    for assoc, data in (("point", mesh.point_data), ("cell", mesh.cell_data)):
+        for name in data.keys():
+            if name in ("displayColor", "displayOpacity") or (assoc, name) == ("cell", "part_id"):
+                out[(assoc, name)] = np.asarray(data[name])
+    return out
+
+
+def _as_point_rgb(colors: AssetColors, mesh) -> np.ndarray:
+    """Per-point RGB of base colours (a cell colour goes to the points of its triangles)."""
+    if colors.association == "point":
+        return colors.rgb.copy()
+    out = np.empty((mesh.n_points, 3), np.float32)
+    out[:] = colors.rgb if colors.association == "constant" else 0.7
+    if colors.association == "cell" and mesh.n_cells:
+        faces = np.asarray(mesh.regular_faces)
+        for c in range(3):
+            out[faces[:, c]] = colors.rgb
+    return out
+
+
+def asset_colors(scene, color_by: str | None = None, frame: int = 0) -> dict[str, AssetColors]:
+    """The colours of every visible mesh asset at ``frame``, by asset path.
+
+    The same rules as the renderer and the USD writer: in a field mode, an asset with
+    that field gets its colour from the field's legend (:func:`field_legend` over all
+    assets and frames) — one colour for a per-asset value, one per point for a vertex
+    field (points whose value is not finite keep their base colour); ``labels`` gives
+    each asset its label's colour (:func:`label_colors` over the sorted labels); assets
+    without the field and the ``material`` mode keep their base colours: explicit
+    ``displayColor`` point/cell data (colours read from other tools), else part
+    colours, else the material colour. Opacity is the material's, times
+    ``displayOpacity`` point/cell data where present.
+    """
+    mode = resolve_color_mode(scene, color_by)
+    entries = [(p, a) for p, a, _, vis in scene.walk_world() if vis and a.mesh is not None and a.mesh.n_points > 0]
+    out: dict[str, AssetColors] = {}
+    explicit: dict[int, dict] = {}
+    bases: dict[tuple, AssetColors] = {}
+    for path, asset in entries:
+        arrays = explicit.get(id(asset.mesh))
+        if arrays is None:
+            arrays = explicit[id(asset.mesh)] = _explicit_arrays(asset.mesh)
+        m = asset.material
+        key = (id(asset.mesh), tuple((p.name, p.color) for p in asset.parts), m.base_color, m.opacity)
+        if key not in bases:
+            bases[key] = _base_colors(asset, arrays)
+        out[path] = bases[key]
+    if mode == "labels":
+        names = sorted({asset_label(a) for _, a in entries})
+        table = dict(zip(names, label_colors(len(names)).astype(np.float32)))
+        for path, asset in entries:
+            base = out[path]
+            out[path] = AssetColors(table[asset_label(asset)], "constant", "labels", base.alpha, base.alpha_association)
+        return out
+    if mode in FIXED_MODES:
+        return out
+    fields = [(path, asset, asset.fields.get(mode)) for path, asset in entries]
+    legend = field_legend([f for _, _, f in fields], mode)
+    if legend is None:
+        return out
+    # one colour per asset for asset fields: one vectorised lookup for all assets
+    per_asset = [(path, f) for path, _, f in fields if f is not None and f.association == "asset"]
+    if per_asset:
+        values = np.array([float(f.values if f.times is None else f.values[max(0, min(frame, f.n_frames - 1))])
+                           for _, f in per_asset])
+        rgb = map_values(values, legend.colormap, legend.clim)
+        for (path, _), v, c in zip(per_asset, values, rgb):
+            if np.isfinite(v):
+                base = out[path]
+                out[path] = AssetColors(c, "constant", mode, base.alpha, base.alpha_association)
+    for path, asset, f in fields:
+        if f is None or f.association != "vertex":
+            continue
+        values = np.asarray(f.frame(frame), dtype=np.float64)
+        rgb = map_values(values, legend.colormap, legend.clim)
+        base = out[path]
+        bad = ~np.isfinite(values)
+        if bad.any():
+            rgb[bad] = _as_point_rgb(base, asset.mesh)[bad]
+        out[path] = AssetColors(rgb, "point", mode, base.alpha, base.alpha_association)
+    return out

@@ -16,6 +16,7 @@ __all__ = [
     "NotFittedError",
     "ModelFileError",
     "TrainingError",
+    "Twin3DWarning",
 ]
 
 
@@ -95,3 +96,7 @@ class ModelFileError(Twin3DError, ValueError):
 
 class TrainingError(Twin3DError, RuntimeError):
     """Training diverged (NaN/inf loss) or could not proceed."""
+
+
+class Twin3DWarning(UserWarning):
+    """Base class of the warnings twin3d emits (the command line prints them as ``twin3d: warning: ...``)."""

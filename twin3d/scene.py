@@ -108,13 +108,23 @@ class Transform:
 # --------------------------------------------------------------------------- material
 @dataclass
 class Material:
-    """A simple PBR material (UsdPreviewSurface subset)."""
+    """A simple PBR material (UsdPreviewSurface subset).
+
+    ``texture`` is an optional diffuse image file (PNG, JPEG...) mapped through the
+    mesh's texture coordinates ``mesh.point_data["st"]`` (float32 (n, 2), USD's
+    convention: origin at the image's lower-left corner); where it is drawn it replaces
+    ``base_color``. Meshes may also carry explicit colours, ``point_data`` or
+    ``cell_data["displayColor"]`` (float32 RGB in [0, 1], optionally ``displayOpacity``
+    beside it); colours of a field (risk, temperature) take precedence when a field
+    colours the scene.
+    """
 
     name: str = "default"
     base_color: tuple[float, float, float] = (0.7, 0.7, 0.7)
     roughness: float = 0.5
     metallic: float = 0.0
     opacity: float = 1.0
+    texture: str | None = None
 
     def __post_init__(self) -> None:
         c = np.asarray(self.base_color, dtype=float)
@@ -126,6 +136,8 @@ class Material:
             if not 0.0 <= v <= 1.0:
                 raise InputError(f"material {self.name!r}: {attr} must be in [0, 1], got {v}")
             setattr(self, attr, v)
+        if self.texture is not None:
+            self.texture = str(self.texture)
 
 
 @dataclass

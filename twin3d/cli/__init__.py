@@ -5,6 +5,7 @@ module              commands
 ==================  =============================================================
 ``cli.scene``       ``build``, ``info``, ``demo``
 ``cli.render``      ``render``, ``view``, ``render-job``
+``cli.export``      ``export``
 ``cli.risk``        ``risk train | predict | simulate``
 ``cli.thermal``     ``thermal train | eval``
 ``cli.anatomy``     ``surfaces``
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import typer
 
-from . import anatomy, render, risk, scene, segment, thermal
+from . import anatomy, export, render, risk, scene, segment, thermal
 
 __all__ = ["app", "main", "COMMAND_GROUPS"]
 
@@ -33,7 +34,7 @@ app = typer.Typer(
 )
 
 #: The command modules, in the order their commands are listed.
-COMMAND_GROUPS = (scene, render, risk, thermal, anatomy, segment)
+COMMAND_GROUPS = (scene, render, export, risk, thermal, anatomy, segment)
 
 for _module in COMMAND_GROUPS:
     _module.register(app)

@@ -8,10 +8,11 @@ outputs are written atomically) no partial output file. Ctrl-C exits with 130.
 from __future__ import annotations
 
 import functools
+import warnings
 
 import typer
 
-from ..errors import Twin3DError
+from ..errors import Twin3DError, Twin3DWarning
 
 __all__ = ["fail", "handle_errors"]
 
@@ -23,12 +24,26 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def handle_errors(func):
-    """Decorator for commands: Twin3DError/OSError/KeyError -> one line on stderr, exit 2."""
+    """Decorator for commands: Twin3DError/OSError/KeyError -> one line on stderr, exit 2.
+
+    Twin3D warnings raised by the command (e.g. a USD file's unresolved references) are
+    printed as one ``twin3d: warning: ...`` line each.
+    """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
-            return func(*args, **kwargs)
+            with warnings.catch_warnings():
+                previous = warnings.showwarning
+
+                def show(message, category, filename, lineno, file=None, line=None):
+                    if issubclass(category, Twin3DWarning):
+                        typer.echo(f"twin3d: warning: {message}", err=True)
+                    else:
+                        previous(message, category, filename, lineno, file, line)
+
+                warnings.showwarning = show
+                return func(*args, **kwargs)
         except typer.Exit:
             raise
         except Twin3DError as exc:

@@ -183,7 +183,7 @@ def render_animation(scene: Scene, out: str | Path, *, frames: int | None = None
             with progress_bar(f"rendering {out.name}", total=n, enabled=progress) as advance:
                 for k, idx in enumerate(indices):
                     if turntable:
-                        renderer.set_camera(camera, azimuth=360.0 * k / n)
+                        renderer.set_camera(camera, azimuth=360.0 * k / n, orbit=True)
                     renderer.set_frame(idx)
                     if title:
                         renderer.title(_title(scene, idx))

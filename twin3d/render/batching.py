@@ -17,7 +17,11 @@ into VTK actors. Everything here is plain NumPy / pyvista data (no plotter, no w
   :meth:`InstanceSet.lod_levels` picks for each instance the one that fits its projected
   size on screen (:data:`LOD_PIXELS`).
 * **Colours.** :class:`InstancedGeometry` maps a colour mode (a field, ``labels`` or
-  ``material``) at a frame to the RGB arrays of batches and instances.
+  ``material``) at a frame to the RGB arrays of batches and instances. In ``material``
+  mode a mesh's explicit colours (``point_data`` / ``cell_data["displayColor"]``, e.g.
+  read from a USD file) and its diffuse texture (``Material.texture`` mapped through
+  ``point_data["st"]``) are drawn; such assets are merged, not instanced, and each
+  texture gets its own batch. Field colours and label colours take precedence.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from ..errors import InputError
 from ..scene import Asset, Scene
 
 __all__ = ["InstancedGeometry", "Prototype", "InstanceSet", "MergedBatch", "FIXED_COLOR_MODES", "LOD_PIXELS",
+           "has_explicit_colors", "texture_of",
            "LOD_KEEP", "MIN_INSTANCES", "rgb_u8"]
 
 #: Color modes that exist for every scene besides its fields.
@@ -108,6 +113,71 @@ def _part_table(asset: Asset, n_parts: int) -> np.ndarray:
     return np.clip(np.rint(np.asarray(cols, dtype=float) * 255), 0, 255).astype(np.uint8)
 
 
+def _u8(rgb) -> np.ndarray:
+    return np.clip(np.rint(np.asarray(rgb, dtype=np.float64).reshape(-1, 3) * 255), 0, 255).astype(np.uint8)
+
+
+def has_explicit_colors(asset: Asset) -> bool:
+    """Whether an asset's mesh carries explicit colours (per point or per triangle)."""
+    m = asset.mesh
+    return m is not None and ("displayColor" in m.point_data or "displayColor" in m.cell_data)
+
+
+def texture_of(asset: Asset) -> str | None:
+    """The diffuse texture file drawn on an asset (its material's, when the mesh has ``st``)."""
+    m = asset.mesh
+    if m is None or not asset.material.texture or "st" not in m.point_data:
+        return None
+    return str(asset.material.texture)
+
+
+def _render_mesh(asset: Asset):
+    """``(mesh with normals, source point ids, material rgb | None, st | None)`` of an asset.
+
+    Per-triangle and per-part colours are drawn exactly: a point shared by triangles of
+    different colours or parts is split first (one copy per colour and part).
+    ``material rgb`` is None when the part colours apply; textured meshes are white
+    (the texture is multiplied by it).
+    """
+    import pyvista as pv
+
+    mesh = asset.mesh
+    split_src = split_rgb = None
+    base = mesh
+    faces = np.asarray(mesh.regular_faces, dtype=np.int64)
+    keys = []
+    cell_colors = "displayColor" in mesh.cell_data and "displayColor" not in mesh.point_data
+    if cell_colors:
+        keys.append(_u8(mesh.cell_data["displayColor"]).astype(np.int64))
+    pid, n_parts = _mesh_parts(asset)
+    if n_parts > 1 and len(faces):
+        point_part = np.zeros(mesh.n_points, dtype=np.int64)
+        point_part[faces.reshape(-1)] = np.repeat(pid, 3)
+        if (point_part[faces] != pid[:, None]).any():  # points shared by parts
+            keys.append(pid[:, None])
+    if keys:
+        key = np.concatenate([faces.reshape(-1, 1)] + [np.repeat(k, 3, axis=0) for k in keys], axis=1)
+        uniq, inverse = np.unique(key, axis=0, return_inverse=True)
+        split_src = uniq[:, 0]
+        split_rgb = uniq[:, 1:4].astype(np.uint8) if cell_colors else None
+        base = pv.PolyData.from_regular_faces(np.asarray(mesh.points, dtype=np.float64)[split_src],
+                                              np.asarray(inverse).reshape(-1, 3))
+    src = _with_normals(base, keep_ids=True)
+    src_id = np.asarray(src.point_data["src_id"], dtype=np.int64)
+    rgb = None
+    if split_src is not None:
+        if split_rgb is not None:
+            rgb = split_rgb[src_id]
+        src_id = split_src[src_id]
+    if "displayColor" in mesh.point_data:
+        rgb = _u8(mesh.point_data["displayColor"])[src_id]
+    st = None
+    if texture_of(asset) is not None:
+        st = np.asarray(mesh.point_data["st"], dtype=np.float32).reshape(-1, 2)[src_id]
+        rgb = np.full((len(src_id), 3), 255, np.uint8)
+    return src, src_id, rgb, st
+
+
 def _with_normals(mesh, keep_ids: bool = False):
     """Triangle mesh with split (sharp-edge) point normals; optionally the source point ids."""
     import pyvista as pv
@@ -163,6 +233,11 @@ def _mesh_keys(assets: list[Asset]) -> list[object]:
             h.update(np.ascontiguousarray(m.faces).tobytes())
             if "part_id" in m.cell_data:
                 h.update(np.ascontiguousarray(m.cell_data["part_id"]).tobytes())
+            for where, data in (("p", m.point_data), ("c", m.cell_data)):
+                for name in ("displayColor", "st"):  # explicit colours and texture coordinates
+                    if name in data:
+                        h.update(f"{where}{name}".encode())
+                        h.update(np.ascontiguousarray(data[name], dtype=np.float32).tobytes())
             k = (m.n_points, m.n_cells, h.hexdigest())
             by_id[id(m)] = k
         keys.append(k)
@@ -245,7 +320,9 @@ class MergedBatch:
     asset_of_point: np.ndarray
     asset_of_cell: np.ndarray
     src_id: np.ndarray  # point id in the asset's own mesh (vertex fields)
-    part_rgb: np.ndarray  # (n_points, 3) uint8
+    part_rgb: np.ndarray  # (n_points, 3) uint8 material colours (white where textured)
+    texture: str | None = None  # diffuse image drawn in material mode (mesh has "st")
+    plain_rgb: np.ndarray | None = None  # (n_points, 3) uint8 colours without the texture
     # filled by the renderer:
     actor: object = None
     locator: object = None
@@ -305,7 +382,9 @@ class InstancedGeometry:
         t, q, s, ok = _decompose(self.matrices) if n else (np.zeros((0, 3)), np.zeros((0, 4)), np.zeros((0, 3)),
                                                            np.zeros(0, bool))
         has_vertex = np.array([any(f.association == "vertex" for f in a.fields.values()) for a in self.assets], bool)
-        eligible = ok & ~has_vertex
+        # explicit colours and textures are drawn from merged batches
+        explicit = np.array([has_explicit_colors(a) or texture_of(a) is not None for a in self.assets], bool)
+        eligible = ok & ~has_vertex & ~explicit
         users: dict[object, int] = {}
         for i in np.flatnonzero(eligible):
             users[self.mesh_keys[i]] = users.get(self.mesh_keys[i], 0) + 1
@@ -327,7 +406,7 @@ class InstancedGeometry:
             if inst[i]:
                 sets.setdefault(key + (self.mesh_keys[i],), []).append(i)
             else:
-                merged.setdefault(key, []).append(i)
+                merged.setdefault(key + (texture_of(a),), []).append(i)
         for (group, opacity, mesh_id), idx in sets.items():
             idx = np.asarray(idx)
             proto = self._prototype(self.assets[idx[0]], mesh_id)
@@ -336,8 +415,8 @@ class InstancedGeometry:
             radii = np.linalg.norm(self.hi[idx] - self.lo[idx], axis=1) / 2
             self.instance_sets.append(InstanceSet(group, opacity, proto, idx, t[idx], q[idx], s[idx],
                                                   self.centers[idx], radii, part_rgb))
-        for (group, opacity), idx in merged.items():
-            self.batches.append(self._merge(group, opacity, idx))
+        for (group, opacity, texture), idx in merged.items():
+            self.batches.append(self._merge(group, opacity, idx, texture))
 
     # -- building
     def _prototype(self, asset: Asset, key) -> Prototype:
@@ -361,7 +440,7 @@ class InstancedGeometry:
         self.prototypes[key] = proto
         return proto
 
-    def _merge(self, group: str, opacity: float, idx: list[int]) -> MergedBatch:
+    def _merge(self, group: str, opacity: float, idx: list[int], texture: str | None = None) -> MergedBatch:
         import pyvista as pv
 
         # assets sharing a mesh are transformed together (vectorised)
@@ -369,12 +448,12 @@ class InstancedGeometry:
         for i in idx:
             by_mesh.setdefault(self.mesh_keys[i], []).append(i)
         pts_l, nrm_l, faces_l, aop_l, src_l, rgb_l, order = [], [], [], [], [], [], []
+        st_l, plain_l = [], []
         ranges = []
         offset = 0
         for mesh_id, ids in by_mesh.items():
             a0 = self.assets[ids[0]]
-            src = _with_normals(a0.mesh, keep_ids=True)
-            src_id = np.asarray(src.point_data["src_id"], dtype=np.int64)
+            src, src_id, explicit_rgb, st = _render_mesh(a0)
             pid, n_parts = _mesh_parts(a0)
             faces = np.asarray(src.regular_faces, dtype=np.int64)
             # part per output point (one cell using it)
@@ -403,7 +482,11 @@ class InstancedGeometry:
             nrm_l.append(nrm.reshape(-1, 3))
             aop_l.append(np.repeat(np.asarray(ids, dtype=np.int32), npts))
             src_l.append(np.tile(src_id, len(ids)))
-            rgb_l.append(np.concatenate([_part_table(self.assets[i], n_parts)[point_part] for i in ids]))
+            plain = np.concatenate([_part_table(self.assets[i], n_parts)[point_part] for i in ids])
+            rgb_l.append(plain if explicit_rgb is None else np.tile(explicit_rgb, (len(ids), 1)))
+            plain_l.append(plain)
+            if texture is not None:
+                st_l.append(np.tile(st, (len(ids), 1)))
         points = np.concatenate(pts_l).astype(np.float32)
         faces = np.concatenate(faces_l)
         mesh = pv.PolyData.from_regular_faces(points, faces)
@@ -411,10 +494,13 @@ class InstancedGeometry:
         mesh.point_data.active_normals_name = "Normals"
         part_rgb = np.concatenate(rgb_l)
         mesh.point_data["rgb"] = part_rgb.copy()
+        if texture is not None:
+            mesh.point_data["st"] = np.concatenate(st_l).astype(np.float32)
+            mesh.point_data.active_texture_coordinates_name = "st"
         asset_of_point = np.concatenate(aop_l)
         asset_of_cell = asset_of_point[faces[:, 0]] if len(faces) else np.zeros(0, np.int32)
         return MergedBatch(group, opacity, mesh, np.asarray(order), ranges, asset_of_point, asset_of_cell,
-                           np.concatenate(src_l), part_rgb)
+                           np.concatenate(src_l), part_rgb, texture, np.concatenate(plain_l))
 
     # -- queries
     @property
@@ -492,8 +578,13 @@ class InstancedGeometry:
 
     def batch_rgb(self, batch: MergedBatch, asset_colors: tuple[np.ndarray, np.ndarray] | None, color_by: str,
                   legend: Legend | None, frame: int) -> np.ndarray:
-        """(n_points, 3) uint8 colours of a merged batch: part colours, asset overrides, vertex fields."""
-        rgb = batch.part_rgb.copy()
+        """(n_points, 3) uint8 colours of a merged batch: part colours, asset overrides, vertex fields.
+
+        A textured batch is white in ``material`` mode (the texture shows) and takes its
+        plain material colours in the other modes (drawn without the texture).
+        """
+        textured = batch.texture is not None and batch.plain_rgb is not None
+        rgb = (batch.plain_rgb if textured and color_by != "material" else batch.part_rgb).copy()
         if asset_colors is not None:
             col, has = asset_colors
             m = has[batch.asset_of_point]

@@ -34,7 +34,7 @@ def render_image(scene: Scene, *, size=(1280, 720), camera: str = "iso", frame: 
     label_top
         Label the N assets with the highest value of the color field.
     floor
-        Draw a floor (default: for scenes in metres).
+        Draw a floor (default: see :class:`~twin3d.render.renderer.InstancedRenderer`).
     title
         Text in the upper-left corner.
     anti_aliasing

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["CAMERAS", "parse_size", "camera_pose", "use_all_cores", "format_time"]
+__all__ = ["CAMERAS", "parse_size", "camera_pose", "fit_distance", "use_all_cores", "format_time"]
 
 #: Camera presets (anatomical views for patient scenes: front = anterior, side = left, top = superior).
 CAMERAS = ("iso", "front", "side", "top")
@@ -53,22 +53,47 @@ def format_time(t: float) -> str:
     return f"{t:.2f} s"
 
 
+def fit_distance(lo, hi, direction, up, view_angle: float, aspect: float, fill: float = 0.9) -> float:
+    """Camera distance from the centre of the box ``lo``..``hi`` at which the whole box is in frame.
+
+    The camera looks along ``-direction`` with ``up`` up and a vertical ``view_angle``
+    (degrees); every corner of the box must project inside ``fill`` of the frame's
+    half-height and half-width (``aspect`` = width / height). Exact for any box, up axis
+    and aspect ratio, so every mesh inside the box is in frame.
+    """
+    lo = np.asarray(lo, float)
+    hi = np.asarray(hi, float)
+    c = (lo + hi) / 2
+    d = np.asarray(direction, float) / np.linalg.norm(direction)
+    corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]) - c
+    f = -d
+    u = np.asarray(up, float) - f * (np.asarray(up, float) @ f)
+    u /= max(np.linalg.norm(u), 1e-12)
+    r = np.cross(f, u)
+    tan_v = math.tan(math.radians(view_angle) / 2) * fill
+    tan_h = math.tan(math.radians(view_angle) / 2) * max(aspect, 1e-3) * fill
+    z = corners @ d  # towards the camera
+    need = np.maximum(z + np.abs(corners @ u) / tan_v, z + np.abs(corners @ r) / tan_h)
+    return max(float(need.max()), 1e-6 + float(np.linalg.norm(hi - lo)) / 2)
+
+
 def camera_pose(lo: np.ndarray, hi: np.ndarray, up_axis: str, camera: str, azimuth: float = 0.0,
-                aspect: float = 16 / 9, patient: str | None = None) -> dict:
+                aspect: float = 16 / 9, patient: str | None = None, orbit: bool = False) -> dict:
     """Camera ``position``, ``focal_point``, ``up``, ``view_angle`` for a preset.
 
     Presets: ``iso``, ``front``, ``side``, ``top``; with ``patient`` = ``"RAS"``/``"LPS"``
     the anatomical ones: front = anterior, side = patient's left, top = superior;
     ``azimuth`` (degrees) turns the view direction about the up axis (a turntable).
-    ``aspect`` (width / height): windows narrower than 16:9 move the camera back so
-    the scene still fits horizontally.
+    The camera looks at the centre of the box ``lo``..``hi`` from the distance at which
+    the whole box is in frame for the window's ``aspect`` (width / height), whatever the
+    up axis (:func:`fit_distance`). ``orbit=True`` (turntables) uses the largest such
+    distance over a whole turn, so the camera does not move in and out as it turns.
     """
     if camera not in CAMERAS:
         raise InputError(f"unknown camera {camera!r}; valid: {', '.join(CAMERAS)}")
     lo = np.asarray(lo, float)
     hi = np.asarray(hi, float)
     c = (lo + hi) / 2
-    radius = max(float(np.linalg.norm(hi - lo)) / 2, 1e-6)
     if patient in ("RAS", "LPS"):
         a = 1.0 if patient == "RAS" else -1.0
         dirs = {"iso": (-0.7 * a, 1.3 * a, 0.6), "front": (0, a, 0.05), "side": (-a, 0, 0.05), "top": (0, 0, 1)}
@@ -82,22 +107,24 @@ def camera_pose(lo: np.ndarray, hi: np.ndarray, up_axis: str, camera: str, azimu
         dirs = {"iso": (1.0, 0.9, 1.3), "front": (0, 0.12, 1), "side": (1, 0.12, 0), "top": (0, 1, 0)}
         up = (0, 0, -1) if camera == "top" else (0, 1, 0)
         axis = np.array([0.0, 1.0, 0.0])
-    d = np.asarray(dirs[camera], float)
-    d /= np.linalg.norm(d)
-    up = np.asarray(up, float)
-    if azimuth:
-        th = math.radians(azimuth)
-        k = axis
+    d0 = np.asarray(dirs[camera], float)
+    d0 /= np.linalg.norm(d0)
+    up0 = np.asarray(up, float)
+
+    def turned(deg: float):
+        if not deg:
+            return d0, up0
+        th = math.radians(deg)
 
         def rot(v):  # Rodrigues
-            return v * math.cos(th) + np.cross(k, v) * math.sin(th) + k * np.dot(k, v) * (1 - math.cos(th))
+            return v * math.cos(th) + np.cross(axis, v) * math.sin(th) + axis * np.dot(axis, v) * (1 - math.cos(th))
 
-        d, up = rot(d), rot(up)
+        return rot(d0), rot(up0)
+
+    d, up = turned(azimuth)
     view_angle = 30.0
-    dist = radius / math.sin(math.radians(view_angle / 2)) * (0.8 if camera == "iso" else 0.95)
-    if aspect < 16 / 9:
-        half_v = math.radians(view_angle / 2)
-        half_h = math.atan(math.tan(half_v) * max(aspect, 1e-3))
-        half_wide = math.atan(math.tan(half_v) * 16 / 9)
-        dist *= math.sin(half_wide) / math.sin(half_h) if camera != "top" else 1.0
+    if orbit:
+        dist = max(fit_distance(lo, hi, *turned(a), view_angle, aspect) for a in np.arange(0.0, 360.0, 7.5))
+    else:
+        dist = fit_distance(lo, hi, d, up, view_angle, aspect)
     return {"position": tuple(c + d * dist), "focal_point": tuple(c), "up": tuple(up), "view_angle": view_angle}

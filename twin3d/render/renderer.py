@@ -29,6 +29,9 @@ from .presets import CAMERAS, camera_pose, parse_size, use_all_cores
 
 __all__ = ["InstancedRenderer"]
 
+#: Fraction of the window width kept free for a field's colour bar on the right.
+_BAR_SPACE = 0.14
+
 
 class InstancedRenderer:
     """A pyvista plotter showing a scene with instancing, merging and LOD.
@@ -46,7 +49,9 @@ class InstancedRenderer:
         ``"material"`` (part/material colors; ``""`` is the same). Default: the
         scene's ``color_by``, else ``risk``, else ``temperature``, else material.
     floor
-        Draw a floor plane (default: scenes in metres, i.e. factories).
+        Draw a floor plane just below the lowest point along the up axis (default: the
+        scene's ``floor`` metadata, else scenes in m, cm, in or ft that are not patient
+        anatomy -- factories and models read from other tools).
     label_top
         Label the N assets with the highest value of the color field.
     off_screen
@@ -101,11 +106,15 @@ class InstancedRenderer:
         self._actor_owner: dict[int, tuple] = {}
         self._peeling = False
         self._asset_colors: tuple[np.ndarray, np.ndarray] | None = None
+        self._textures: dict[int, object] = {}  # id(batch) -> vtkTexture
         self.color_by = self._resolve_mode(default_color_by(scene) if color_by is None else color_by)
         self.legend: Legend | None = None
         self._label_rgb = self.geometry.label_rgb()
         self._build_actors()
-        show_floor = bool(scene.metadata.get("floor", scene.units == "m")) if floor is None else floor
+        if floor is None:  # default: things people stand on a floor (not patient anatomy, not mm/um parts)
+            floor = scene.metadata.get("floor", scene.units in ("m", "cm", "in", "ft")
+                                       and not scene.metadata.get("coordinate_system"))
+        show_floor = bool(floor)
         if show_floor:
             self._add_floor()
         self._apply_group_state()
@@ -140,6 +149,13 @@ class InstancedRenderer:
             actor = vtk.vtkActor()
             actor.SetMapper(mapper)
             self._style(actor, batch.opacity)
+            if batch.texture is not None:
+                texture = _read_texture(batch.texture)
+                if texture is None:  # drawn in its material colours instead
+                    batch.texture, batch.part_rgb = None, batch.plain_rgb
+                else:
+                    self._textures[id(batch)] = texture
+                    actor.SetTexture(texture)
             self.plotter.add_actor(actor, name=f"merged_{bi}", reset_camera=False, render=False)
             batch.actor = actor
             self._actor_owner[id(actor)] = ("merged", batch)
@@ -189,29 +205,42 @@ class InstancedRenderer:
         prop.SetOpacity(float(opacity))
 
     def _add_floor(self) -> None:
+        """A floor plane just below the lowest point along the scene's up axis (any unit)."""
         import pyvista as pv
 
         lo, hi = self.geometry.bounds
         c = (lo + hi) / 2
         ext = hi - lo
+        size = max(float(np.linalg.norm(ext)), 1e-6)
+        gap = 1e-3 * size  # scale-free: the same look in metres, centimetres or millimetres
+        margin = 0.1 * size
         if self.scene.up_axis == "Z":
-            plane = pv.Plane(center=(c[0], c[1], lo[2] - 0.005), direction=(0, 0, 1),
-                             i_size=ext[0] * 1.25 + 2, j_size=ext[1] * 1.4 + 2)
+            plane = pv.Plane(center=(c[0], c[1], lo[2] - gap), direction=(0, 0, 1),
+                             i_size=ext[0] * 1.25 + margin, j_size=ext[1] * 1.4 + margin)
         else:
-            plane = pv.Plane(center=(c[0], lo[1] - 0.005, c[2]), direction=(0, 1, 0),
-                             i_size=ext[2] * 1.4 + 2, j_size=ext[0] * 1.25 + 2)
+            # pv.Plane's i axis is z and its j axis x for a +Y normal
+            plane = pv.Plane(center=(c[0], lo[1] - gap, c[2]), direction=(0, 1, 0),
+                             i_size=ext[2] * 1.4 + margin, j_size=ext[0] * 1.25 + margin)
         actor = self.plotter.add_mesh(plane, color=(0.86, 0.87, 0.88), ambient=0.2, specular=0.0, name="floor",
                                       pickable=False, reset_camera=False, render=False)
         actor.SetPickable(False)
 
     # -- camera and LOD
-    def set_camera(self, camera: str, azimuth: float = 0.0) -> None:
-        """Point the camera at the scene from a preset, turned by ``azimuth`` degrees."""
+    def set_camera(self, camera: str, azimuth: float = 0.0, *, orbit: bool = False) -> None:
+        """Point the camera at the scene from a preset, turned by ``azimuth`` degrees.
+
+        Every visible mesh is in frame, whatever the up axis and unit; ``orbit=True``
+        (turntables) keeps the same distance for every azimuth.
+        """
         lo, hi = self.geometry.bounds
         w, h = self.plotter.window_size
-        pose = camera_pose(lo, hi, self.scene.up_axis, camera, azimuth, aspect=w / max(h, 1),
-                           patient=self.scene.metadata.get("coordinate_system"))
+        # a field's colour bar sits on the right (see _update_legend): frame the scene beside it
+        bar = self.color_by not in FIXED_COLOR_MODES
+        pose = camera_pose(lo, hi, self.scene.up_axis, camera, azimuth,
+                           aspect=w / max(h, 1) * (1 - _BAR_SPACE if bar else 1.0),
+                           patient=self.scene.metadata.get("coordinate_system"), orbit=orbit)
         cam = self.plotter.camera
+        cam.SetWindowCenter(_BAR_SPACE if bar else 0.0, 0.0)  # shifts the picture left
         cam.focal_point = pose["focal_point"]
         cam.position = pose["position"]
         cam.up = pose["up"]
@@ -278,6 +307,9 @@ class InstancedRenderer:
             self._recolor_set(iset)
 
     def _recolor_batch(self, batch: MergedBatch) -> None:
+        texture = self._textures.get(id(batch))
+        if texture is not None:  # textures show in material mode only
+            batch.actor.SetTexture(texture if self.color_by == "material" else None)
         rgb = self.geometry.batch_rgb(batch, self._asset_colors, self.color_by, self.legend, self.frame)
         batch.mesh.point_data["rgb"][:] = rgb
         batch.mesh.GetPointData().GetArray("rgb").Modified()
@@ -489,3 +521,31 @@ class InstancedRenderer:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _read_texture(path: str):
+    """A ``vtkTexture`` of an image file (repeating, interpolated), or None with a warning."""
+    import warnings
+
+    import pyvista as pv
+    import vtk
+
+    from ..errors import Twin3DWarning
+
+    out = vtk.vtkStringOutputWindow()  # VTK reports unreadable images on its output window
+    prev = vtk.vtkOutputWindow.GetInstance()
+    vtk.vtkOutputWindow.SetInstance(out)
+    try:
+        texture = pv.read_texture(path)
+    except Exception:  # noqa: BLE001 - pyvista raises several types for unreadable images
+        texture = None
+    finally:
+        vtk.vtkOutputWindow.SetInstance(prev)
+    image = None if texture is None else texture.GetInput()
+    if image is None or 0 in image.GetDimensions()[:2]:
+        warnings.warn(f"{path}: cannot read the texture image; drawn in its material colour", Twin3DWarning,
+                      stacklevel=3)
+        return None
+    texture.InterpolateOn()
+    texture.RepeatOn()
+    return texture

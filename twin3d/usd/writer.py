@@ -1,21 +1,43 @@
-"""Scene -> USD stage, authored at the Sdf level for speed.
+"""Scene -> USD stage: every asset's colours and fields on its own Mesh prim.
 
-Layout (see DESIGN.md):
+Layout (see ``docs/usd.md``): ``/World`` (Xform, kind assembly, default prim) > groups
+(Xform, kind group) > assets (Xform, kind component, ``TwinAssetAPI``,
+``TwinSensorAPI:<sensor>``, ``SemanticsLabelsAPI:class``, sensors) > ``geom`` (Mesh with
+extent, normals, ``primvars:displayColor``, ``primvars:twin:<field>``, a ``GeomSubset``
+per part). Materials are shared ``UsdPreviewSurface`` shaders under ``/World/Looks``
+whose diffuse colour reads ``displayColor`` through a ``UsdPrimvarReader_float3``.
 
-``/World`` (Xform, kind assembly, default prim) > groups (Xform, kind group) >
-assets (Xform, kind component, ``TwinAssetAPI``, ``TwinSensorAPI:<sensor>``,
-``SemanticsLabelsAPI:class``) > ``geom`` (Mesh with extent, normals,
-``primvars:displayColor``, ``primvars:twin:<field>``, ``GeomSubset`` per part).
-Materials are shared ``UsdPreviewSurface`` shaders under ``/World/Looks`` whose
-diffuse color reads ``displayColor`` through a ``UsdPrimvarReader_float3``.
+**Appearance on the mesh.** Importers such as Blender's read ``displayColor`` (and any
+primvar) only from the Mesh prim itself, not inherited from an ancestor, and read only
+array-valued primvars. So an asset's colour and raw fields are authored on its ``geom``
+Mesh: ``primvars:displayColor`` and ``primvars:twin:<field>`` (``float[]``; one value,
+``constant``, for a per-asset field), time-sampled when animated.
 
-Repeated geometry (the same mesh object on several assets without per-vertex
-fields) is written once as a prototype under ``/Prototypes`` (a ``class`` prim,
-not rendered) and referenced by *instanceable* asset prims; their per-asset
-colors and fields are constant primvars on the asset prim, inherited by the mesh.
+**Geometry stored once.** Equipment repeated on several assets (the same mesh object) is
+written once, as a prototype under ``/Prototypes`` (a ``class`` prim: never drawn), and
+each asset *references* it. An asset whose appearance is its own (any field) references
+it *without* ``instanceable`` and authors only an ``over "geom"`` with its primvars; an
+asset that looks like the prototype (no fields) becomes a native instance
+(``instanceable``). ``instancing="always"`` makes every asset it can a native instance
+(per-asset colours and fields then sit on the instance prim as constant primvars that
+the prototype's mesh inherits -- the layout Hydra and Omniverse instance best, but one
+that importers reading only the mesh do not colour); ``instancing="never"`` writes a
+full mesh per asset.
 
-Animated fields become time samples, one time code per scene frame; the real data
-times (seconds) are kept in the layer's ``customLayerData["twin3d"]["frameTimes"]``.
+**Colours of a field** come from the field's colour table (:data:`N_COLOR_LEVELS`
+samples of its colormap over the scene-wide range, then the asset's base colour for
+values that are not finite; :func:`color_levels`). A per-asset field gives the mesh a
+``constant`` colour per frame, taken from the table (so a stage holds at most a few
+hundred distinct colour values, which the crate file stores once each); a vertex field
+gives an *indexed* ``displayColor``: the table plus, per frame, one index per point.
+
+**Speed.** The light, per-asset part of the stage (prims, metadata, scalar attributes,
+time samples) is printed as usda text and parsed by Sdf in one call
+(:mod:`twin3d.usd.usdatext`); the heavy arrays (points, topology, normals, colour tables,
+vertex fields) are authored afterwards with Sdf specs and ``Vt.*Array.FromNumpy``.
+
+Animated fields become time samples, one time code per scene frame; the real data times
+(seconds) are kept in the layer's ``customLayerData["twin3d"]["frameTimes"]``.
 """
 
 from __future__ import annotations
@@ -27,16 +49,26 @@ from pathlib import Path
 import numpy as np
 
 from .._util import atomic_path
-from ..colors import default_color_by, field_legend, lookup_table_colors, map_values
+from ..colors import default_color_by, field_legend, lookup_table_colors
 from ..errors import InputError, UnsupportedFormatError
-from ..scene import Asset, Field, Material, Scene
+from ..scene import Asset, Field, Material, Scene, make_name
+from . import usdatext as ut
 from .schema import ASSET_API, SENSOR_API, register_schema
 
-__all__ = ["write_usd", "scene_to_layer", "USD_EXTENSIONS"]
+__all__ = ["write_usd", "scene_to_layer", "color_levels", "USD_EXTENSIONS", "INSTANCING", "N_COLOR_LEVELS"]
 
 USD_EXTENSIONS = (".usda", ".usdc", ".usd")
+#: Valid values of ``write_usd(instancing=...)``.
+INSTANCING = ("auto", "always", "never")
 FORMAT_VERSION = 1
+#: Colormap samples in a field's colour table; entry ``N_COLOR_LEVELS`` is the base colour
+#: (shown where the field's value is not finite).
 N_COLOR_LEVELS = 256
+
+# how an asset's mesh is written
+_MESH = "mesh"            # a full Mesh below the asset
+_REFERENCE = "reference"  # references a prototype; an ``over "geom"`` carries its appearance
+_INSTANCE = "instance"    # a native instance of a prototype (instanceable)
 
 
 def _sdf():
@@ -46,9 +78,19 @@ def _sdf():
     return Sdf, Vt, Gf
 
 
-# --------------------------------------------------------------------------- helpers
+def color_levels(values, clim: tuple[float, float]) -> np.ndarray:
+    """Indices into a field's colour table: ``values`` scaled to ``0..N_COLOR_LEVELS-1``
+    over ``clim`` (clipped), and ``N_COLOR_LEVELS`` (the base colour) where not finite."""
+    lo, hi = clim
+    v = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        q = np.clip(np.rint((v - lo) / (hi - lo) * (N_COLOR_LEVELS - 1)), 0, N_COLOR_LEVELS - 1)
+    return np.where(np.isfinite(v), q, N_COLOR_LEVELS).astype(np.int32)
+
+
+# --------------------------------------------------------------------------- Sdf helpers
 class _Author:
-    """Thin helpers over Sdf specs."""
+    """Thin helpers over Sdf specs (the heavy part of the stage)."""
 
     def __init__(self, layer):
         self.Sdf, self.Vt, self.Gf = _sdf()
@@ -56,20 +98,23 @@ class _Author:
         self.T = self.Sdf.ValueTypeNames
 
     def prim(self, path: str, type_name: str = "", specifier=None, kind: str | None = None):
+        """The prim spec at ``path`` (created, or the one the text already declared)."""
         Sdf = self.Sdf
-        spec = Sdf.CreatePrimInLayer(self.layer, path)
-        spec.specifier = Sdf.SpecifierDef if specifier is None else specifier
+        spec = self.layer.GetPrimAtPath(path)
+        if not spec:
+            spec = Sdf.CreatePrimInLayer(self.layer, path)
+            spec.specifier = Sdf.SpecifierDef if specifier is None else specifier
+        elif specifier is not None:
+            spec.specifier = specifier
         if type_name:
             spec.typeName = type_name
         if kind:
             spec.kind = kind
         return spec
 
-    def attr(self, prim, name: str, type_name, value=None, *, uniform: bool = False, interpolation: str | None = None,
-             custom: bool = False):
-        Sdf = self.Sdf
-        var = Sdf.VariabilityUniform if uniform else Sdf.VariabilityVarying
-        a = Sdf.AttributeSpec(prim, name, type_name, var, custom)
+    def attr(self, prim, name: str, type_name, value=None, *, uniform: bool = False, interpolation: str | None = None):
+        var = self.Sdf.VariabilityUniform if uniform else self.Sdf.VariabilityVarying
+        a = self.Sdf.AttributeSpec(prim, name, type_name, var)
         if value is not None:
             a.default = value
         if interpolation:
@@ -146,18 +191,42 @@ def _color_field(asset: Asset, color_by: str | None) -> Field | None:
     return None
 
 
+def _material_key(m: Material) -> tuple:
+    return (m.base_color, m.roughness, m.metallic, m.opacity)
+
+
+def _explicit_colors(mesh) -> tuple[str, np.ndarray] | None:
+    """Explicit ``displayColor`` point or cell data (colours read from another tool)."""
+    for interp, data, n in (("vertex", mesh.point_data, mesh.n_points), ("uniform", mesh.cell_data, mesh.n_cells)):
+        if "displayColor" in data:
+            rgb = np.asarray(data["displayColor"], np.float32).reshape(-1, 3)
+            if len(rgb) == n:
+                return interp, np.clip(rgb, 0.0, 1.0)
+    return None
+
+
+def _explicit_opacity(mesh) -> tuple[str, np.ndarray] | None:
+    for interp, data, n in (("vertex", mesh.point_data, mesh.n_points), ("uniform", mesh.cell_data, mesh.n_cells)):
+        if "displayOpacity" in data:
+            a = np.asarray(data["displayOpacity"], np.float32).reshape(-1)
+            if len(a) == n:
+                return interp, np.clip(a, 0.0, 1.0)
+    return None
+
+
 # --------------------------------------------------------------------------- writer
 class _Writer:
     def __init__(self, scene: Scene, layer, color_by: str | None, instancing: str):
+        if instancing not in INSTANCING:
+            raise InputError(f"instancing must be one of {', '.join(map(repr, INSTANCING))}, got {instancing!r}")
         self.a = _Author(layer)
         self.scene = scene
         self.color_by = default_color_by(scene) if color_by is None else (color_by or None)
-        if instancing not in ("auto", "always", "never"):
-            raise InputError(f"instancing must be 'auto', 'always' or 'never', got {instancing!r}")
         self.instancing = instancing
         self.materials: dict[tuple, str] = {}
         self._mesh_cache: dict[int, _MeshData] = {}
         self.prototypes: dict[tuple, str] = {}
+        self.jobs: list = []  # the heavy specs, authored once the text is parsed
         self.times = scene.times
         self.n_frames = 1 if self.times is None else int(self.times.size)
         self._mesh_users: dict[int, int] = {}
@@ -167,23 +236,193 @@ class _Writer:
                 self._mesh_users[id(asset.mesh)] = self._mesh_users.get(id(asset.mesh), 0) + 1
             for name, f in asset.fields.items():
                 fields_by_name.setdefault(name, []).append(f)
-        # one color scale per field for the whole scene (the same as the VTK color bar)
+        # one colour scale per field for the whole scene (the same as the VTK colour bar)
         self.legends = {name: field_legend(fs, name) for name, fs in fields_by_name.items()}
-        # per-asset fields: map every asset's values to colors in one vectorised call per field
-        self._asset_colors: dict[int, np.ndarray] = {}
+        # per-asset fields: every asset's colour-table entries in one vectorised call per field
+        self._levels: dict[int, np.ndarray] = {}
         for name, fs in fields_by_name.items():
             fs = [f for f in fs if f.association == "asset"]
             if not fs:
                 continue
-            legend = self.legends[name]
             vals = [np.atleast_1d(f.values) for f in fs]
-            cols = map_values(np.concatenate(vals), legend.colormap, legend.clim)
+            levels = color_levels(np.concatenate(vals), self.legends[name].clim)
             start = 0
             for f, v in zip(fs, vals):
-                self._asset_colors[id(f)] = cols[start:start + v.size]
+                self._levels[id(f)] = levels[start:start + v.size]
                 start += v.size
+        self._tables: dict[tuple, tuple] = {}
+        self._meta_text: dict[tuple, str] = {}
 
-    # -- materials
+    # ------------------------------------------------------------------ shared pieces
+    def table(self, field: Field, base) -> tuple[object, list[str]]:
+        """``field``'s colour table (:func:`color_levels` indexes it) for an asset of base colour
+        ``base``: a ``Vt.Vec3fArray``, and each entry as the usda text of a one-colour
+        ``color3f[]`` value, ``[(r, g, b)]``."""
+        colormap = self.legends[field.name].colormap
+        key = (colormap, tuple(base))
+        if key not in self._tables:
+            rgb = np.vstack([lookup_table_colors(colormap, N_COLOR_LEVELS), np.asarray(base, np.float32)[None]])
+            rgb = rgb.astype(np.float32)
+            texts = [repr([tuple(row)]) for row in rgb.tolist()]  # float32 values as doubles: read back exactly
+            self._tables[key] = (_f3(self.a.Vt, rgb), texts)
+        return self._tables[key]
+
+    def color_custom(self, field: Field) -> dict:
+        """``customData`` of a field-derived ``displayColor`` (readers recognise it by ``colorBy``)."""
+        legend = self.legends[field.name]
+        lo, hi = legend.clim
+        return {"twin3d": {"colorBy": field.name, "colormap": legend.colormap, "clim": [float(lo), float(hi)]}}
+
+    @staticmethod
+    def field_custom(f: Field) -> dict:
+        custom = {"unit": f.unit, "association": f.association}
+        if f.colormap:
+            custom["colormap"] = f.colormap
+        if f.clim:
+            custom["clim"] = [float(f.clim[0]), float(f.clim[1])]
+        if f.description:
+            custom["description"] = f.description
+        return custom
+
+    def plan(self, asset: Asset) -> str:
+        """How ``asset``'s mesh is written: a full mesh, a reference with an over, or a native instance."""
+        if self.instancing == "never":
+            return _MESH
+        has_vertex = any(f.association == "vertex" for f in asset.fields.values())
+        can_instance = not has_vertex and not asset.children  # an instance takes no local opinions below it
+        if self.instancing == "always":
+            return _INSTANCE if can_instance else _REFERENCE
+        if self._mesh_users.get(id(asset.mesh), 0) < 2:
+            return _MESH
+        return _REFERENCE if asset.fields or not can_instance else _INSTANCE
+
+    # ------------------------------------------------------------------ text (light specs)
+    def _meta(self, key: tuple, custom: dict) -> str:
+        text = self._meta_text.get(key)
+        if text is None:
+            text = self._meta_text[key] = f'(interpolation = "constant"; customData = {ut.dictionary(custom)})'
+        return text
+
+    def appearance_text(self, out: list[str], asset: Asset, color_field: Field | None) -> None:
+        """An asset's own colour and per-asset fields: constant array primvars, time-sampled
+        when animated (importers such as Blender read only array-valued primvars)."""
+        if color_field is not None and color_field.association == "asset":
+            _, texts = self.table(color_field, asset.material.base_color)
+            levels = self._levels[id(color_field)]
+            meta = self._meta(("color", color_field.name), self.color_custom(color_field))
+            if color_field.animated:
+                samples = ut.time_samples_text([texts[q] for q in levels.tolist()])
+                out.append(f"color3f[] primvars:displayColor {meta}\n"
+                           f"color3f[] primvars:displayColor.timeSamples = {samples}\n")
+            else:
+                out.append(f"color3f[] primvars:displayColor = {texts[int(levels[0])]} {meta}\n")
+        for f in asset.fields.values():
+            if f.association != "asset":
+                continue
+            custom = self.field_custom(f)
+            meta = self._meta(("field", f.name, repr(custom)), custom)
+            name = f"float[] primvars:twin:{f.name}"
+            if f.animated:
+                samples = ut.time_samples(f.values.reshape(-1, 1).tolist())
+                out.append(f"{name} {meta}\n{name}.timeSamples = {samples}\n")
+            else:
+                out.append(f"{name} = [{ut.number(f.values)}] {meta}\n")
+
+    def xform_text(self, out: list[str], asset: Asset) -> None:
+        tr = asset.transform
+        if tr.is_identity:
+            return
+        if tr.matrix_override is not None:
+            out.append(f"matrix4d xformOp:transform = {ut.matrix(tr.matrix.T)}\n")
+            order = ["xformOp:transform"]
+        else:
+            order = []
+            if any(tr.translate):
+                out.append(f"double3 xformOp:translate = {ut.vector(tr.translate)}\n")
+                order.append("xformOp:translate")
+            if any(tr.rotate):
+                out.append(f"float3 xformOp:rotateXYZ = {ut.vector(tr.rotate)}\n")
+                order.append("xformOp:rotateXYZ")
+            if tr.scale != (1.0, 1.0, 1.0):
+                out.append(f"float3 xformOp:scale = {ut.vector(tr.scale)}\n")
+                order.append("xformOp:scale")
+        out.append(f"uniform token[] xformOpOrder = {ut.string_array(order)}\n")
+
+    def asset_text(self, out: list[str], path: str, asset: Asset, parent_kind: str) -> None:
+        has_mesh = asset.mesh is not None
+        kind = ("component" if has_mesh else "group") if parent_kind in ("assembly", "group") else None
+        mode = self.plan(asset) if has_mesh else None
+        color_field = _color_field(asset, self.color_by) if has_mesh else None
+
+        meta = []
+        if kind:
+            meta.append(f'kind = "{kind}"')
+        if mode == _INSTANCE:
+            meta.append("instanceable = true")
+        if mode in (_INSTANCE, _REFERENCE):
+            meta.append(f"prepend references = <{self.prototype(asset, colored=color_field is not None)}>")
+        apis = [ASSET_API] if has_mesh or asset.sensors else []
+        apis += [f"{SENSOR_API}:{s}" for s in sorted(asset.sensors)]
+        if asset.semantic_label:
+            apis.append("SemanticsLabelsAPI:class")
+        if apis:
+            meta.append(f"prepend apiSchemas = {ut.string_array(apis)}")
+        custom = {"material": asset.material.name}
+        if asset.metadata:
+            custom["metadata"] = _metadata_json(asset.metadata)
+        meta.append(f"customData = {ut.dictionary({'twin3d': custom})}")
+        out.append(f"def Xform {ut.string(asset.name)} (\n" + "\n".join(meta) + "\n)\n{\n")
+
+        if not asset.visible:
+            out.append('token visibility = "invisible"\n')
+        self.xform_text(out, asset)
+        if has_mesh or asset.sensors:
+            out.append(f"uniform token twin:assetType = {ut.string(asset.asset_type)}\n"
+                       f"uniform string twin:assetId = {ut.string(asset.metadata.get('asset_id', asset.name))}\n")
+            if asset.fields:
+                out.append(f"uniform token[] twin:fieldNames = {ut.string_array(sorted(asset.fields))}\n")
+            if asset.sensors:
+                out.append(f"uniform token[] twin:sensorNames = {ut.string_array(sorted(asset.sensors))}\n")
+        for sname, series in sorted(asset.sensors.items()):
+            name = f"double twin:sensor:{sname}:value"
+            if series.animated:
+                out.append(f"{name}.timeSamples = {ut.time_samples(series.values.tolist())}\n")
+            else:
+                out.append(f"{name} = {ut.number(series.values)}\n")
+            out.append(f"uniform string twin:sensor:{sname}:unit = {ut.string(series.unit)}\n"
+                       f"uniform string twin:sensor:{sname}:quantity = {ut.string(sname)}\n")
+        if asset.semantic_label:
+            out.append(f"token[] semantics:labels:class = {ut.string_array([asset.semantic_label])}\n")
+
+        if mode == _INSTANCE:
+            # on the instance prim: constant primvars the prototype's mesh inherits
+            self.appearance_text(out, asset, color_field)
+        elif mode is not None:
+            geom = f"{path}/geom"
+            if mode == _MESH:
+                out.append('def Mesh "geom" (\nprepend apiSchemas = ["MaterialBindingAPI"]\n)\n{\n')
+                self.jobs.append(lambda: self.mesh(geom, asset, base_colors=color_field is None))
+            else:
+                out.append('over "geom"\n{\n')
+            if any(f.association == "vertex" for f in asset.fields.values()):
+                self.jobs.append(lambda: self.vertex_appearance(geom, asset, color_field))
+            self.appearance_text(out, asset, color_field)
+            out.append("}\n")
+        for child in asset.children:
+            self.asset_text(out, f"{path}/{child.name}", child, kind or "")
+        out.append("}\n")
+
+    def text(self) -> str:
+        """The light part of the stage: ``/World`` and every asset, as usda text."""
+        scene = self.scene
+        out = [ut.HEADER, 'def Xform "World" (\nkind = "assembly"\n'
+               f'doc = {ut.string(f"twin3d scene {scene.name!r}")}\n)\n{{\n']
+        for child in scene.root.children:
+            self.asset_text(out, f"/World/{child.name}", child, "assembly")
+        out.append("}\n")
+        return "".join(out)
+
+    # ------------------------------------------------------------------ Sdf (heavy specs)
     def material(self, mat: Material) -> str:
         key = (mat.roughness, mat.metallic, mat.opacity)
         if key in self.materials:
@@ -211,77 +450,41 @@ class _Writer:
         self.materials[key] = name
         return name
 
-    # -- transforms
-    def xform_ops(self, prim, asset: Asset) -> None:
-        a, T, tr = self.a, self.a.T, asset.transform
-        if tr.is_identity:
-            return
-        if tr.matrix_override is not None:
-            a.attr(prim, "xformOp:transform", T.Matrix4d, a.Gf.Matrix4d(tr.matrix.T.tolist()))
-            order = ["xformOp:transform"]
-        else:
-            order = []
-            if any(tr.translate):
-                a.attr(prim, "xformOp:translate", T.Double3, a.Gf.Vec3d(*tr.translate))
-                order.append("xformOp:translate")
-            if any(tr.rotate):
-                a.attr(prim, "xformOp:rotateXYZ", T.Float3, a.Gf.Vec3f(*tr.rotate))
-                order.append("xformOp:rotateXYZ")
-            if tr.scale != (1.0, 1.0, 1.0):
-                a.attr(prim, "xformOp:scale", T.Float3, a.Gf.Vec3f(*tr.scale))
-                order.append("xformOp:scale")
-        a.attr(prim, "xformOpOrder", T.TokenArray, a.Vt.TokenArray(order), uniform=True)
-
-    # -- fields as primvars
-    def field_primvar(self, prim, f: Field) -> None:
+    def vertex_appearance(self, path: str, asset: Asset, color_field: Field | None) -> None:
+        """Vertex fields and a vertex colour field on the mesh at ``path`` (its own, or the
+        ``over`` of a referenced prototype): the colours indexed -- the field's colour table
+        and, per frame, one index per point."""
         a, T, Vt = self.a, self.a.T, self.a.Vt
-        name = f"primvars:twin:{f.name}"
-        if f.association == "asset":
-            spec = a.attr(prim, name, T.Float, None if f.animated else float(f.values), interpolation="constant")
-            if f.animated:
-                a.samples(spec, [float(v) for v in f.values])
-        else:
-            spec = a.attr(prim, name, T.FloatArray, None if f.animated else Vt.FloatArray.FromNumpy(f.values),
-                          interpolation="vertex")
+        prim = a.layer.GetPrimAtPath(path)
+        if color_field is not None and color_field.association == "vertex":
+            vt_table, _ = self.table(color_field, asset.material.base_color)
+            spec = a.attr(prim, "primvars:displayColor", T.Color3fArray, vt_table, interpolation="vertex")
+            custom = self.color_custom(color_field)
+            custom["twin3d"]["clim"] = Vt.DoubleArray(custom["twin3d"]["clim"])
+            spec.customData = custom
+            q = color_levels(color_field.values, self.legends[color_field.name].clim)
+            idx = a.attr(prim, "primvars:displayColor:indices", T.IntArray)
+            idx.default = Vt.IntArray.FromNumpy(np.ascontiguousarray(q[0] if color_field.animated else q))
+            if color_field.animated:
+                a.samples(idx, [Vt.IntArray.FromNumpy(np.ascontiguousarray(row)) for row in q])
+        for f in asset.fields.values():
+            if f.association != "vertex":
+                continue
+            spec = a.attr(prim, f"primvars:twin:{f.name}", T.FloatArray,
+                          None if f.animated else Vt.FloatArray.FromNumpy(f.values), interpolation="vertex")
             if f.animated:
                 a.samples(spec, [Vt.FloatArray.FromNumpy(np.ascontiguousarray(v)) for v in f.values])
-        custom = {"unit": f.unit, "association": f.association}
-        if f.colormap:
-            custom["colormap"] = f.colormap
-        if f.clim:
-            custom["clim"] = a.Vt.DoubleArray(list(f.clim))
-        if f.description:
-            custom["description"] = f.description
-        spec.customData = custom
+            custom = self.field_custom(f)
+            if "clim" in custom:
+                custom["clim"] = Vt.DoubleArray(custom["clim"])
+            spec.customData = custom
 
-    def display_color(self, prim, asset: Asset, field: Field | None) -> None:
-        """displayColor: from the color field if any, else per-part (uniform) or material color."""
+    def base_colors(self, prim, asset: Asset) -> None:
+        """``displayColor`` without a field: explicit colours, else per part (uniform), else the material's."""
         a, T, Vt = self.a, self.a.T, self.a.Vt
-        if field is not None:
-            legend = self.legends[field.name]
-            cmap, clim = legend.colormap, legend.clim
-            if field.association == "asset":
-                spec = a.attr(prim, "primvars:displayColor", T.Color3fArray, interpolation="constant")
-                cols = self._asset_colors[id(field)]
-                if field.animated:
-                    a.samples(spec, [_f3(Vt, c[None]) for c in cols])
-                else:
-                    spec.default = _f3(Vt, cols[:1])
-            elif not field.animated:
-                spec = a.attr(prim, "primvars:displayColor", T.Color3fArray, _f3(Vt, map_values(field.values, cmap, clim)),
-                              interpolation="vertex")
-            else:
-                # indexed: a static color table and per-frame indices (far smaller than colors per frame)
-                table = lookup_table_colors(cmap, N_COLOR_LEVELS)
-                spec = a.attr(prim, "primvars:displayColor", T.Color3fArray, _f3(Vt, table), interpolation="vertex")
-                idx_spec = a.attr(prim, "primvars:displayColor:indices", T.IntArray)
-                lo, hi = clim
-                q = np.clip(np.rint((field.values - lo) / (hi - lo) * (N_COLOR_LEVELS - 1)), 0, N_COLOR_LEVELS - 1)
-                q = np.where(np.isfinite(field.values), q, N_COLOR_LEVELS // 2).astype(np.int32)
-                idx_spec.default = Vt.IntArray.FromNumpy(np.ascontiguousarray(q[0]))
-                a.samples(idx_spec, [Vt.IntArray.FromNumpy(np.ascontiguousarray(row)) for row in q])
-            spec.customData = {"twin3d": {"colorBy": field.name, "colormap": cmap,
-                                          "clim": a.Vt.DoubleArray([float(clim[0]), float(clim[1])])}}
+        explicit = _explicit_colors(asset.mesh)
+        if explicit is not None:
+            a.attr(prim, "primvars:displayColor", T.Color3fArray, _f3(Vt, explicit[1]), interpolation=explicit[0])
             return
         face_cols = asset.face_colors()
         if face_cols is not None and not np.allclose(face_cols, face_cols[:1]):
@@ -291,8 +494,10 @@ class _Writer:
             a.attr(prim, "primvars:displayColor", T.Color3fArray, _f3(Vt, np.asarray(base)[None]),
                    interpolation="constant")
 
-    def mesh(self, path: str, asset: Asset, color_field: Field | None, *, write_colors: bool = True,
-             write_fields: bool = True) -> None:
+    def mesh(self, path: str, asset: Asset, *, base_colors: bool) -> None:
+        """The geometry of a Mesh at ``path`` (an asset's own, or a prototype's): points,
+        topology, extent, normals, opacity, material, parts, and -- with ``base_colors``,
+        when no field colours it -- its explicit, part or material colours."""
         a, T, Vt = self.a, self.a.T, self.a.Vt
         md = self._mesh_cache.get(id(asset.mesh))
         if md is None:  # shared meshes (repeated equipment) are converted once
@@ -305,14 +510,15 @@ class _Writer:
         a.attr(m, "extent", T.Float3Array, _f3(Vt, md.extent))
         a.attr(m, "normals", T.Normal3fArray, _f3(Vt, md.normals), interpolation=md.normals_interp)
         a.attr(m, "subdivisionScheme", T.Token, "none", uniform=True)
-        if asset.material.opacity < 1.0:
+        opacity = _explicit_opacity(asset.mesh)
+        if opacity is not None:
+            a.attr(m, "primvars:displayOpacity", T.FloatArray,
+                   Vt.FloatArray.FromNumpy(opacity[1] * np.float32(asset.material.opacity)), interpolation=opacity[0])
+        elif asset.material.opacity < 1.0:
             a.attr(m, "primvars:displayOpacity", T.FloatArray, Vt.FloatArray([asset.material.opacity]),
                    interpolation="constant")
-        if write_colors:
-            self.display_color(m, asset, color_field)
-        if write_fields:
-            for f in asset.fields.values():
-                self.field_primvar(m, f)
+        if base_colors:
+            self.base_colors(m, asset)
         a.rel(m, "material:binding", self.material(asset.material))
         # parts as face subsets
         if asset.parts and "part_id" in asset.mesh.cell_data:
@@ -329,90 +535,35 @@ class _Writer:
                     s.customData = {"twin3d": {"color": a.Gf.Vec3f(*part.color)}}
             a.attr(m, "subsetFamily:part:familyType", T.Token, "partition", uniform=True)
 
-    # -- tree
-    def asset_prim(self, path: str, asset: Asset, parent_kind: str) -> None:
-        a, T, Vt = self.a, self.a.T, self.a.Vt
-        is_component = asset.mesh is not None and parent_kind in ("assembly", "group")
-        kind = "component" if is_component else ("group" if asset.mesh is None and parent_kind in ("assembly", "group") else None)
-        prim = a.prim(path, "Xform", kind=kind)
-        if not asset.visible:
-            a.attr(prim, "visibility", T.Token, "invisible")
-        self.xform_ops(prim, asset)
-        apis = []
-        if asset.mesh is not None or asset.sensors:
-            apis.append(ASSET_API)
-            a.attr(prim, "twin:assetType", T.Token, asset.asset_type, uniform=True)
-            a.attr(prim, "twin:assetId", T.String, str(asset.metadata.get("asset_id", asset.name)), uniform=True)
-            if asset.fields:
-                a.attr(prim, "twin:fieldNames", T.TokenArray, Vt.TokenArray(sorted(asset.fields)), uniform=True)
-            if asset.sensors:
-                a.attr(prim, "twin:sensorNames", T.TokenArray, Vt.TokenArray(sorted(asset.sensors)), uniform=True)
-        for sname, series in sorted(asset.sensors.items()):
-            apis.append(f"{SENSOR_API}:{sname}")
-            v = a.attr(prim, f"twin:sensor:{sname}:value", T.Double)
-            if series.animated:
-                a.samples(v, [float(x) for x in series.values])
-            else:
-                v.default = float(series.values)
-            a.attr(prim, f"twin:sensor:{sname}:unit", T.String, series.unit, uniform=True)
-            a.attr(prim, f"twin:sensor:{sname}:quantity", T.String, sname, uniform=True)
-        if asset.semantic_label:
-            apis.append("SemanticsLabelsAPI:class")
-            a.attr(prim, "semantics:labels:class", T.TokenArray, Vt.TokenArray([asset.semantic_label]))
-        if apis:
-            a.api_schemas(prim, apis)
-        custom = {"material": asset.material.name}
-        if asset.metadata:
-            custom["metadata"] = _metadata_json(asset.metadata)
-        prim.customData = {"twin3d": custom}
-
-        if asset.mesh is not None:
-            color_field = _color_field(asset, self.color_by)
-            shared = self._mesh_users.get(id(asset.mesh), 0) > 1
-            has_vertex = any(f.association == "vertex" for f in asset.fields.values())
-            use_instance = (self.instancing == "always" or (self.instancing == "auto" and shared)) and not has_vertex
-            if use_instance:
-                proto = self.prototype(asset, colored=color_field is not None)
-                prim.referenceList.Prepend(self.a.Sdf.Reference("", proto))
-                prim.instanceable = True
-                # per-asset values as constant primvars on the instance, inherited by the mesh
-                if color_field is not None:
-                    self.display_color(prim, asset, color_field)
-                for f in asset.fields.values():
-                    self.field_primvar(prim, f)
-            else:
-                self.mesh(f"{path}/geom", asset, color_field)
-        for child in asset.children:
-            self.asset_prim(f"{path}/{child.name}", child, kind or "")
-
-    def prototype(self, asset: Asset, colored: bool) -> str:
+    def prototype(self, asset: Asset, *, colored: bool) -> str:
+        """The path of the prototype of ``asset``'s mesh: its geometry, parts and material,
+        and its base colours unless a field colours the asset (``colored``); authored with
+        the heavy specs."""
         parts = tuple((p.name, p.color) for p in asset.parts)
-        m = asset.material
-        key = (id(asset.mesh), parts, colored, m.base_color, m.roughness, m.metallic, m.opacity)
+        key = (id(asset.mesh), parts, _material_key(asset.material), colored)
         if key not in self.prototypes:
             if not self.prototypes:
-                self.a.prim("/Prototypes", "Scope", specifier=self.a.Sdf.SpecifierClass)
-            path = f"/Prototypes/{asset.asset_type or 'mesh'}_{len(self.prototypes)}"
-            self.a.prim(path, "Xform")
-            self.mesh(f"{path}/geom", asset, None, write_colors=not colored, write_fields=False)
+                self.jobs.append(lambda: self.a.prim("/Prototypes", "Scope", specifier=self.a.Sdf.SpecifierClass))
+            path = f"/Prototypes/{make_name(asset.asset_type or 'mesh')}_{len(self.prototypes)}"
             self.prototypes[key] = path
+
+            def author(path=path, asset=asset):
+                self.a.prim(path, "Xform")
+                self.mesh(f"{path}/geom", asset, base_colors=not colored)
+
+            self.jobs.append(author)
         return self.prototypes[key]
 
+    # ------------------------------------------------------------------ the stage
     def write(self) -> None:
         a, Vt = self.a, self.a.Vt
-        scene = self.scene
-        layer = a.layer
-        world = a.prim("/World", "Xform", kind="assembly")
-        world.documentation = f"twin3d scene {scene.name!r}"
+        scene, layer = self.scene, self.a.layer
+        if not layer.ImportFromString(self.text()):
+            raise OSError("USD could not parse the stage text twin3d generated")
         layer.defaultPrim = "World"
         fps = float(scene.fps)
-        info = {
-            "upAxis": scene.up_axis,
-            "metersPerUnit": float(scene.meters_per_unit),
-            "timeCodesPerSecond": fps,
-            "framesPerSecond": fps,
-        }
-        for k, v in info.items():
+        for k, v in {"upAxis": scene.up_axis, "metersPerUnit": float(scene.meters_per_unit),
+                     "timeCodesPerSecond": fps, "framesPerSecond": fps}.items():
             layer.pseudoRoot.SetInfo(k, v)
         if self.times is not None:
             layer.startTimeCode = 0.0
@@ -425,16 +576,16 @@ class _Writer:
         if scene.metadata:
             data["metadata"] = _metadata_json(scene.metadata)
         layer.customLayerData = {"twin3d": data}
-        for child in scene.root.children:
-            self.asset_prim(f"/World/{child.name}", child, "assembly")
+        with a.Sdf.ChangeBlock():
+            for job in self.jobs:
+                job()
 
 
 def scene_to_layer(scene: Scene, *, color_by: str | None = None, instancing: str = "auto", fmt: str = "usdc"):
     """Author ``scene`` into a new anonymous ``Sdf.Layer`` (``fmt`` ``usda``/``usdc``)."""
     Sdf, _, _ = _sdf()
     layer = Sdf.Layer.CreateAnonymous(f"twin3d.{fmt}")
-    with Sdf.ChangeBlock():
-        _Writer(scene, layer, color_by, instancing).write()
+    _Writer(scene, layer, color_by, instancing).write()
     return layer
 
 
@@ -452,8 +603,12 @@ def write_usd(scene: Scene, path: str | Path, *, color_by: str | None = None, in
         Field that drives ``displayColor`` (default: the scene's ``color_by``
         metadata, else ``risk``, else ``temperature``); ``""`` for part colors only.
     instancing
-        ``"auto"``: repeated meshes without per-vertex fields become instanceable
-        references to one prototype; ``"always"``/``"never"``.
+        ``"auto"`` (default): equipment repeated on several assets is stored once, as a
+        prototype each asset references; assets with their own fields reference it
+        without ``instanceable`` and carry their colours and fields on their own Mesh
+        prim (``over "geom"``); assets without fields become native instances.
+        ``"always"``: native instances wherever possible (per-asset colours and fields
+        inherited from the instance prim). ``"never"``: a full mesh per asset.
 
     Returns
     -------
