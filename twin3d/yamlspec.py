@@ -366,7 +366,6 @@ def parse_yaml(text: str, *, source: str = "<yaml>"):
 
 def read_yaml(path: str | os.PathLike, *, what: str = "scene spec") -> YamlDocument:
     """Read a YAML file safely; errors name the file (and line for syntax errors)."""
-    import yaml
 
     path = Path(path)
     if not path.exists():
