@@ -33,7 +33,7 @@ import pyvista as pv
 import vtk
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from render import grid_scene  # noqa: E402  (the 10,000-machine grid of the render benchmark)
+from render import grid_scene  # the 10,000-machine grid of the render benchmark
 
 
 def big_mesh(n_tri: int) -> pv.PolyData:
@@ -121,14 +121,14 @@ def main() -> None:
         total, author, export = med[m]
         rows.append((f"{args.assets:,} machines: write .usdc, {label}", f"{total:.3f}",
                      f"{ref:.3f}" if m != "always" else "-", f"{ref / total:.2f}" if m != "always" else "-"))
-        rows.append((f"  of which author the layer / export the crate file", f"{author:.2f} / {export:.2f}", "-", "-"))
-        rows.append((f"  file size [MB]", f"{size[m]:.2f}", f"{size['always']:.2f}" if m != "always" else "-",
+        rows.append(("  of which author the layer / export the crate file", f"{author:.2f} / {export:.2f}", "-", "-"))
+        rows.append(("  file size [MB]", f"{size[m]:.2f}", f"{size['always']:.2f}" if m != "always" else "-",
                      f"{size[m] / size['always']:.2f}x" if m != "always" else "-"))
     if args.never:
         flat = tmp / "many_never.usdc"
         total, author, export = timed_write(many, flat, "never")
         rows.append((f"{args.assets:,} machines: write .usdc, a full mesh each (never)", f"{total:.3f}", "-", "-"))
-        rows.append((f"  of which author / export; file size [MB]",
+        rows.append(("  of which author / export; file size [MB]",
                      f"{author:.2f} / {export:.2f}; {flat.stat().st_size / 1e6:.2f}", "-", "-"))
 
     load1 = os.getloadavg()

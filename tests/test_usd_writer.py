@@ -377,3 +377,11 @@ def test_explicit_colors_are_written_on_the_mesh(tmp_path):
     np.testing.assert_allclose(np.asarray(c.Get()), ball.point_data["displayColor"])
     o = own_primvar(stage, "/World/ball/geom", "displayOpacity")
     assert o.GetInterpolation() == "vertex" and np.allclose(np.asarray(o.Get()), 0.5)
+
+
+def test_unknown_instancing_lists_the_valid_ones(tmp_path):
+    from twin3d.errors import InputError
+
+    with pytest.raises(InputError, match="'auto', 'always', 'never', got 'sometimes'"):
+        write_usd(pump_row(1), tmp_path / "x.usdc", instancing="sometimes")
+    assert not (tmp_path / "x.usdc").exists()

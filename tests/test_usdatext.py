@@ -57,7 +57,7 @@ def test_vectors_matrices_arrays_and_time_samples():
     assert list(layer.GetAttributeAtPath("/P.t").default) == ["a", "b c", 'd"e']
     samples = layer.GetAttributeAtPath("/P.s").GetInfo("timeSamples")
     assert list(samples) == [0.0, 1.0, 2.0] and samples[0.0] == 1.25 and math.isnan(samples[1.0])
-    colors = ut.time_samples_text(["[(0.1, 0.25, %r)]" % float(np.float32(0.3)), "[(1.0, 0.0, -0.0)]"])
+    colors = ut.time_samples_text([f"[(0.1, 0.25, {float(np.float32(0.3))!r})]", "[(1.0, 0.0, -0.0)]"])
     arrays = ut.time_samples(np.array([[0.5], [1e-9]]).tolist())
     layer = parse(f"color3f[] c.timeSamples = {colors}\nfloat[] f.timeSamples = {arrays}")
     c = layer.GetAttributeAtPath("/P.c").GetInfo("timeSamples")

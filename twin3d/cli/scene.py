@@ -16,7 +16,9 @@ __all__ = ["register", "build", "info", "demo"]
 def build(
     spec: Path = typer.Argument(..., help="Scene spec (YAML)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output USD file (.usda text or .usdc binary)."),
-    instancing: str = typer.Option("auto", help="auto | always | never: USD instancing of repeated equipment."),
+    instancing: str = typer.Option(
+        "auto", help="auto (shared geometry stored once; colours and fields on each asset's mesh; native instances "
+                     "only where appearance is shared) | always (native instances) | never (a full mesh per asset)."),
 ):
     """Build a scene spec (running its predictors) and write a USD stage.
 

@@ -415,8 +415,8 @@ class _Writer:
     def text(self) -> str:
         """The light part of the stage: ``/World`` and every asset, as usda text."""
         scene = self.scene
-        out = [ut.HEADER, 'def Xform "World" (\nkind = "assembly"\n'
-               f'doc = {ut.string(f"twin3d scene {scene.name!r}")}\n)\n{{\n']
+        world = f'def Xform "World" (\nkind = "assembly"\ndoc = {ut.string(f"twin3d scene {scene.name!r}")}\n)\n{{\n'
+        out = [ut.HEADER, world]
         for child in scene.root.children:
             self.asset_text(out, f"/World/{child.name}", child, "assembly")
         out.append("}\n")
