@@ -82,3 +82,22 @@ def test_build_is_all_or_nothing(cli, tmp_path):
     assert res.exit_code == 0, res
     assert (tmp_path / "out" / "seg.nii.gz").is_file() and (tmp_path / "organs.usdc").is_file()
     assert not [p for p in tmp_path.rglob("*") if ".tmp" in p.name]
+
+
+def test_sigterm_is_one_line_exit_130_and_leaves_no_temporaries(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "sim.csv"
+    proc = subprocess.Popen([sys.executable, "-m", "twin3d", "risk", "simulate", "--out", str(out),
+                             "--machines", "50", "--steps", "200000"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(4)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert lines == ["twin3d: error: interrupted"]
+    assert list(tmp_path.iterdir()) == []

@@ -40,6 +40,16 @@ for _module in COMMAND_GROUPS:
     _module.register(app)
 
 
+def _terminate(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise KeyboardInterrupt
+
+
 def main() -> None:
-    """Entry point of the ``twin3d`` console script and of ``python -m twin3d``."""
+    """Entry point of the ``twin3d`` console script and of ``python -m twin3d``.
+
+    SIGTERM is handled like Ctrl-C: temporaries are removed, one line, exit code 130.
+    """
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     app(prog_name="twin3d")
