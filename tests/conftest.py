@@ -89,6 +89,17 @@ def cli():
     return run
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """torch on one thread for a test module (faster on 2 shared cores); restored after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def image_stats(img: np.ndarray) -> dict:
     """Simple content measures of an RGB image."""
     flat = img.reshape(-1, img.shape[-1])[:, :3]

@@ -8,19 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from twin3d.io.volumes import read_labelmap, read_volume, write_nifti
 from twin3d.phantom import PHANTOM_LABELS, make_phantom
 from twin3d.predictors.segmentation import default_phantom_model_path, load_model
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # faster on 2 shared cores
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
