@@ -12,7 +12,8 @@ In one run it prints a table (median seconds; "ours" vs a reference from the sam
 * N machines in a grid (6 equipment kinds, one animated risk value per machine):
   renderer setup, time per frame (recolor + render + read back) for twin3d's
   renderer vs one pyvista actor per machine, and USD export time of ``write_usd`` with
-  instancing (instanceable references to one prototype per kind) vs without.
+  the default layout (one prototype per kind, referenced by each machine, colours and the
+  risk field on each machine's mesh; instancing="auto") vs a full mesh per machine.
 
 Targets (issue 6): a 10,000-machine frame < 2 s and its USD export < 5 s on 2 cores.
 The load average is printed: on a shared machine the numbers are noisy.

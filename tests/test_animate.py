@@ -126,3 +126,24 @@ def test_folder_of_numbered_pngs_and_atomic_replacement(tmp_path, animated, monk
     with pytest.raises(InputError, match="refusing to replace"):
         render_animation(animated, out, frames=2, size=SIZE)
     assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_frame_folders_left_by_a_killed_run_are_removed(tmp_path):
+    import subprocess
+    import sys
+
+    from twin3d import Field, Scene
+    from twin3d.equipment import equipment_asset
+    from twin3d.render.animate import render_animation
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".frames.{dead.pid}.abc.tmp"
+    stale.mkdir()
+    (stale / "frame_0000.png").write_bytes(b"partial")
+    scene = Scene("s")
+    m = scene.add(equipment_asset("m", "electric_motor"))
+    m.set_field(Field("risk", [0.1, 0.9], association="asset", times=[0.0, 1.0]))
+    render_animation(scene, tmp_path / "frames", size=(64, 48), progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["frame_0000.png", "frame_0001.png"]

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .._util import remove_stale_temporaries
 from ..errors import InputError, UnsupportedFormatError
 from ..scene import Asset, Material, Scene, make_name
 from .surfaces import OrganSurface
@@ -124,14 +125,15 @@ def save_multiblock(surfaces, path: str | os.PathLike) -> Path:
         mesh.field_data["color"] = np.asarray(s.color, dtype=float).reshape(1, 3)
         mb.append(mesh, s.name)
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmpdir = Path(tempfile.mkdtemp(prefix=f".{p.stem}.", suffix=".tmp", dir=p.parent))
+    remove_stale_temporaries(p)  # left by a killed run (the pid in the name is gone)
+    tmpdir = Path(tempfile.mkdtemp(prefix=f".{p.stem}.{os.getpid()}.", suffix=".tmp", dir=p.parent))
     try:
         mb.save(tmpdir / p.name)
         data_dir = tmpdir / p.stem
         final_dir = p.parent / p.stem
         old = None
         if final_dir.exists():
-            old = p.parent / f".{p.stem}.old.{os.getpid()}"
+            old = p.parent / f".{p.stem}.{os.getpid()}.old.tmp"
             os.replace(final_dir, old)
         if data_dir.exists():
             os.replace(data_dir, final_dir)

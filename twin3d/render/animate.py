@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .._util import atomic_path, progress_bar
+from .._util import atomic_path, progress_bar, remove_stale_temporaries
 from ..errors import InputError, UnsupportedFormatError
 from ..scene import Scene
 from .presets import format_time, parse_size
@@ -105,11 +105,12 @@ def _atomic_folder(out: Path):
             raise InputError(f"{out} contains files that are not frames ({', '.join(sorted(foreign)[:3])}"
                              f"{' ...' if len(foreign) > 3 else ''}); refusing to replace it: choose an empty or new folder")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    remove_stale_temporaries(out)  # left by a killed run (the pid in the name is gone)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.", suffix=".tmp", dir=out.parent))
     try:
         yield tmp
         if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.", suffix=".tmp.old", dir=out.parent))
             os.replace(out, old / "frames")
             os.replace(tmp, out)
             shutil.rmtree(old, ignore_errors=True)
