@@ -158,6 +158,17 @@ class OutputSet:
             self.discard()
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes (hex), read in 1 MiB chunks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def show_progress(progress: bool | None = None) -> bool:
     """Whether to draw progress bars: explicit flag, else only on an interactive terminal."""
     if progress is not None:

@@ -52,7 +52,7 @@ from typing import Any, Callable, Iterable, Literal, Optional, Union
 import numpy as np
 from pydantic import Field as PField, field_validator, model_validator
 
-from .._util import atomic_path, progress_bar
+from .._util import atomic_path, file_sha256, progress_bar
 from ..errors import InputError, Twin3DError
 from ..spectypes import Cameras, FrameCount, Frames, Strict
 
@@ -195,20 +195,12 @@ _MAX_RENDERERS = 2
 _LOCK = threading.Lock()
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _load(path: str, sha: str | None):
     """The scene at ``path`` (cached per process and file content)."""
     from ..spec import load_scene
 
     p = Path(path)
-    digest = _sha256(p)
+    digest = file_sha256(p)
     if sha is not None and digest != sha:
         raise InputError(f"{path}: the scene file changed while the job was running (hash mismatch)")
     key = (str(p.resolve()), digest)
@@ -543,7 +535,7 @@ def run_render_job(job_path: str | os.PathLike, *, executor: str = "local", work
             if not s["path"].is_file():
                 scene_info[s["name"]] = {"path": str(s["path"]), "error": f"{s['path']}: no such scene file"}
                 continue
-            digest = _sha256(s["path"])
+            digest = file_sha256(s["path"])
             old = prev_scenes.get(s["name"])
             if old and old.get("sha256") == digest and "n_frames" in old and old.get("path") == str(s["path"]):
                 scene_info[s["name"]] = old
@@ -603,7 +595,7 @@ def run_render_job(job_path: str | os.PathLike, *, executor: str = "local", work
             old = prev_items.get(it["output"])
             same_inputs = old is None or all(old.get(k) == it.get(k) for k in _INPUT_KEYS)
             if path.is_file() and same_inputs and _valid_png(path, size):
-                it.update(status="skipped", png_sha256=(old or {}).get("png_sha256") or _sha256(path),
+                it.update(status="skipped", png_sha256=(old or {}).get("png_sha256") or file_sha256(path),
                           render_s=(old or {}).get("render_s"), worker=(old or {}).get("worker"))
             else:
                 todo.append(it)

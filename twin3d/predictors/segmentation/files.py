@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from ..._util import atomic_path
+from ..._util import atomic_path, file_sha256
 from ...errors import InputError, MissingFileError, ModelFileError
 from . import _common
 from .config import FORMAT, FORMAT_VERSION, ModelFileConfig, WeightsInfo
@@ -45,14 +45,6 @@ def model_paths(path: str | os.PathLike) -> tuple[Path, Path]:
     if path.suffix not in (".pt", ".json"):
         raise InputError(f"model path must end in .pt or .json (the pair NAME.pt + NAME.json), got '{path}'")
     return path.with_suffix(".pt"), path.with_suffix(".json")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def save_model(model: SegmentationModel, path: str | os.PathLike) -> tuple[Path, Path]:
@@ -166,7 +158,7 @@ def load_model(path: str | os.PathLike) -> SegmentationModel:
         raise ModelFileError(
             f"'{json_path}' belongs to weights '{config.weights.file}', not '{pt_path.name}'"
         )
-    digest = _sha256(pt_path)
+    digest = file_sha256(pt_path)
     if digest != config.weights.sha256:
         raise ModelFileError(
             f"'{pt_path}' does not match '{json_path}' (SHA-256 {digest[:12]}... vs {config.weights.sha256[:12]}...): "
