@@ -591,3 +591,37 @@ def test_wall_measures_against_a_closed_sphere():
     expected = np.cross(p[tris[:, 1]] - p[tris[:, 0]], p[tris[:, 2]] - p[tris[:, 0]])
     assert np.abs(cross - expected).max() < 1e-4
     assert area[1] == pytest.approx(0.5 * np.linalg.norm(expected[100]), rel=1e-6)
+
+
+# --------------------------------------------------------------------------- huge label ids, budgets (issue 14)
+@pytest.mark.parametrize("method", ["surface_nets", "flying_edges"])
+def test_a_label_id_of_4e9_sizes_no_array(method):
+    """Ids near the top of uint32 give the same organs as small ids (no table sized by the id)."""
+    a = np.zeros((12, 10, 9), np.uint32)
+    a[2:6, 2:8, 2:7] = 4_000_000_000
+    a[6:10, 2:8, 2:7] = 7
+    vol = Volume(a, np.diag([0.5, 1.0, 2.0, 1.0]))
+    out = labelmap_to_surfaces(vol, {4_000_000_000: "huge_id", 7: "small_id"}, smoothing=False, method=method)
+    assert set(out) == {"huge_id", "small_id"}
+    assert out["huge_id"].volume_ml == pytest.approx(out["small_id"].volume_ml, rel=1e-6)  # same size boxes
+    if method == "surface_nets":  # exact without smoothing
+        assert out["huge_id"].volume_ml * 1000 == pytest.approx(4 * 6 * 5 * 1.0, rel=1e-6)
+    assert out["huge_id"].label == 4_000_000_000
+
+
+def test_label_table_ids_are_32_bit():
+    assert LabelTable({2**32 - 1: "top"})[2**32 - 1].name == "top"
+    with pytest.raises(InputError, match="label id 4294967296 is above 4294967295"):
+        LabelTable({2**32: "beyond"})
+
+
+def test_surfaces_are_checked_against_the_memory_budget():
+    from twin3d.budgets import memory_budget_set
+    from twin3d.errors import BudgetError
+
+    a = np.zeros((40, 40, 40), np.uint8)
+    a[5:35, 5:35, 5:35] = 1
+    with memory_budget_set("100K"), pytest.raises(BudgetError) as err:
+        labelmap_to_surfaces(Volume(a, np.eye(4)), {1: "cube"})
+    assert "extracting organ surfaces needs about" in str(err.value)
+    assert "a 32x32x32 voxel box around the labels" in str(err.value)

@@ -147,3 +147,21 @@ def test_frame_folders_left_by_a_killed_run_are_removed(tmp_path):
     render_animation(scene, tmp_path / "frames", size=(64, 48), progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
     assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["frame_0000.png", "frame_0001.png"]
+
+
+def test_frame_counts_and_gif_memory_are_bounded(tmp_path, animated):
+    from twin3d.budgets import memory_budget_set
+    from twin3d.errors import BudgetError
+    from twin3d.spectypes import MAX_FRAMES
+
+    assert len(frame_indices(1, frames=MAX_FRAMES, turntable=True)) == MAX_FRAMES
+    with pytest.raises(InputError, match=r"frames=1000000000 is more than a video may have \(100,000\)"):
+        frame_indices(1, frames=10**9, turntable=True)
+    with pytest.raises(InputError, match=r"timeline has 200,000 frames, more than a video may have"):
+        frame_indices(200_000)
+    assert len(frame_indices(200_000, frames=10)) == 10
+    # a GIF keeps every frame until it is written: refused before anything is rendered
+    with memory_budget_set("1M"), pytest.raises(BudgetError) as err:
+        render_animation(animated, tmp_path / "a.gif", size=(640, 480))
+    assert "the GIF a.gif needs about" in str(err.value) and "frames of 640x480 pixels" in str(err.value)
+    assert list(tmp_path.iterdir()) == []

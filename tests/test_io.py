@@ -79,3 +79,33 @@ def test_register_reader_decorator(tmp_path):
         assert read_mesh(p).n_cells == 1
     finally:
         READERS.pop(".tri")
+
+
+def test_a_parser_error_becomes_one_clear_line(tmp_path):
+    @register_reader(".brk")
+    def read_broken(path):
+        raise IndexError("index 7 is out of bounds\nfor axis 0")
+
+    try:
+        p = tmp_path / "one.brk"
+        p.write_text("x")
+        with pytest.raises(InputError) as err:
+            read_mesh(p)
+        expected = f"{p}: cannot read the .brk file (index 7 is out of bounds for axis 0); the file is corrupt"
+        assert str(err.value) == expected
+    finally:
+        READERS.pop(".brk")
+
+
+def test_built_in_readers_run_no_vtk_reader_in_process(tmp_path, sphere):
+    """STL, PLY, OBJ and glTF are parsed in NumPy; .vtk/.vtp by VTK in a child process."""
+    import subprocess
+    import sys
+
+    for ext in (".stl", ".ply", ".obj", ".vtp"):
+        sphere.save(tmp_path / f"s{ext}")
+    code = ("import sys; from twin3d.io import read_mesh\n"
+            f"for ext in ('.stl', '.ply', '.obj', '.vtp'): read_mesh(r'{tmp_path}' + '/s' + ext)\n"
+            "print(sorted(m for m in sys.modules if m.startswith('vtkmodules.vtkIO')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

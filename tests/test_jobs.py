@@ -256,3 +256,44 @@ def test_a_scene_file_named_dots_cannot_escape(tmp_path):
     job.write_text("scenes: ['...yaml']\n")
     with pytest.raises(SpecError, match=r"scene name '\.\.' .* cannot be a folder name"):
         load_job(job)
+
+
+# --------------------------------------------------------------------------- manifests of the wrong shape (issue 14)
+def test_a_manifest_of_the_wrong_shape_is_ignored_not_a_traceback(tmp_path, scenes):
+    job = _write_job(tmp_path, f"""\
+        scenes: [{scenes['a']}]
+        cameras: [top]
+        frames: [-1]
+        size: 96x64
+        workers: 1
+        """)
+    first = run_render_job(job)
+    assert first.ok and first.counts["rendered"] == 1
+    manifest = tmp_path / "renders" / "manifest.json"
+    for bad in ([1, 2], {"version": 1, "items": 5, "scenes": []},
+                {"version": 1, "items": [1, {"output": [1]}, {"output": "x.png", "camera": {}}],
+                 "scenes": {"line_a": {"path": 5, "n_frames": "many"}}}):
+        manifest.write_text(json.dumps(bad))
+        report = run_render_job(job)
+        assert report.ok and report.counts == {"total": 1, "rendered": 0, "skipped": 1, "failed": 0}, bad
+        assert json.loads(manifest.read_text())["status"] == "complete"
+
+
+def test_a_job_too_large_for_memory_leaves_the_manifest_as_it_was(tmp_path, scenes):
+    from twin3d.budgets import memory_budget_set
+    from twin3d.errors import BudgetError
+
+    job = _write_job(tmp_path, f"""\
+        scenes: [{scenes['long_a']}]
+        cameras: [iso, top, front, side]
+        frames: all
+        size: 96x64
+        workers: 1
+        """)
+    manifest = tmp_path / "renders" / "manifest.json"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text('{"version": 1, "previous": true}')
+    with memory_budget_set("100K"), pytest.raises(BudgetError) as err:
+        run_render_job(job)
+    assert "60 scene x camera x frame items x 4096 B" in str(err.value)
+    assert manifest.read_text() == '{"version": 1, "previous": true}'

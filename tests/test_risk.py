@@ -452,3 +452,35 @@ def test_section_modules_import_no_heavy_library():
             "print([m for m in ('sklearn', 'pandas', 'scipy', 'skops', 'torch') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# --------------------------------------------------------------------------- budgets and seeds (issue 14)
+def test_risk_train_section_is_refused_before_simulating(tmp_path):
+    from twin3d.budgets import count_limit_set
+    from twin3d.errors import BudgetError
+    from twin3d.spec import build_scene
+
+    spec = tmp_path / "line.yaml"
+    spec.write_text("name: line\nassets:\n  - {name: m, kind: electric_motor}\n"
+                    "risk:\n  train: {machines: 100000, steps: 1000000}\n")
+    with pytest.raises(BudgetError) as err:
+        build_scene(spec)
+    assert str(err.value).startswith(f"{spec}:5: risk.train: training on simulator data needs about 45.5 TiB "
+                                     "(100,000 machines x 1,000,000 steps x 500 B)")
+    spec.write_text(spec.read_text().replace("100000, steps: 1000000", "50, steps: 1000"))
+    with count_limit_set("steps", 10_000):
+        with pytest.raises(BudgetError, match=r"asks for 50,000 steps \(50 machines x 1,000 steps\)"):
+            build_scene(spec)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5])
+def test_bad_seeds_are_input_errors(seed):
+    from twin3d.errors import InputError
+    from twin3d.predictors.risk import FailureRiskModel, cross_validate_risk
+
+    X = pd.DataFrame({"a": np.arange(40.0)})
+    y = (np.arange(40) % 4 == 0).astype(int)
+    with pytest.raises(InputError, match="random_state must be None or an integer"):
+        FailureRiskModel(random_state=seed).fit(X, y)
+    with pytest.raises(InputError, match="seed must be an integer in"):
+        cross_validate_risk(FailureRiskModel(), X, y, n_splits=2, seed=seed)

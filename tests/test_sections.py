@@ -49,7 +49,7 @@ def _spec(tmp_path, body: str):
 
 
 def test_builtin_sections_are_declared_in_order():
-    assert section_keys("scene") == ["risk", "thermal", "anatomy", "segmentation"]
+    assert section_keys("scene") == ["risk", "thermal", "anatomy", "segmentation", "ablation"]
     assert section_keys("asset") == ["sensors"]
     for key in BUILTIN_SECTIONS:
         s = get_section(key)

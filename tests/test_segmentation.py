@@ -420,3 +420,58 @@ def test_segmentation_spec_file_with_an_image(tiny_model, small_pairs, tmp_path)
         with pytest.raises(MissingFileError) as err:
             build_scene(spec)
         assert str(spec) in str(err.value) and key in str(err.value), str(err.value)
+
+
+# --------------------------------------------------------------------------- budgets (issue 14)
+@pytest.mark.parametrize("channels, strides, res_units", [
+    ((16, 32, 64, 128), (2, 2, 2), 1), ((16, 32, 64, 128, 256), (2, 2, 2, 2), 2), ((8, 16), (2,), 0),
+])
+def test_unet_parameter_estimate_is_within_6_percent(channels, strides, res_units):
+    from twin3d.predictors.segmentation.config import NetworkConfig
+    from twin3d.predictors.segmentation.network import unet_parameters
+
+    net = NetworkConfig(channels=channels, strides=strides, num_res_units=res_units)
+    real = sum(p.numel() for p in SegmentationModel({1: "a"}).build_network(net, 5).parameters())
+    assert unet_parameters(net) == pytest.approx(real, rel=0.06)
+
+
+def test_huge_networks_are_refused_before_they_are_built():
+    from twin3d.errors import BudgetError
+
+    model = SegmentationModel({1: "liver"}, channels=(100_000,) * 4, strides=(2, 2, 2))
+    net, _pre, _inf, labels = model.configs()
+    with pytest.raises(BudgetError, match=r"the segmentation network needs about 11.8 TiB"):
+        model.build_network(net, len(labels) + 1)
+
+
+def test_training_and_inference_memory_are_checked(small_pairs):
+    from twin3d.budgets import memory_budget_set
+    from twin3d.errors import BudgetError
+
+    images, labelmaps = zip(*small_pairs)
+    with pytest.raises(BudgetError, match=r"training the segmentation network needs about .* 100000 crop\(s\)"):
+        SegmentationModel(PHANTOM_LABELS, **{**TINY, "batch_size": 100_000}).fit(images, labelmaps, device="cpu")
+    # a model file asking for a 0.05 mm grid would resample the CT to ~10^12 voxels
+    model = SegmentationModel(PHANTOM_LABELS, **{**TINY, "spacing_mm": (0.05, 0.05, 0.05)})
+    model.network_ = torch.nn.Identity()
+    with pytest.raises(BudgetError, match=r"segmenting the image needs about .* at the model's 0.05x0.05x0.05 mm"):
+        model.predict(images[0], device="cpu")
+    with memory_budget_set("1M"), pytest.raises(BudgetError, match="memory budget of 1 MiB"):
+        SegmentationModel(PHANTOM_LABELS, **TINY).fit(images, labelmaps, device="cpu")
+
+
+def test_dice_scores_with_a_label_id_near_2_to_the_32():
+    big = 4_000_000_000
+    a = np.zeros((20, 20, 20), np.uint32)
+    b = np.zeros_like(a)
+    a[2:12, 2:12, 2:12] = big
+    b[4:14, 2:12, 2:12] = big
+    vol = lambda arr: Volume(arr, np.diag([2.0, 2.0, 2.0, 1.0]))  # noqa: E731
+    assert dice_scores(vol(a), vol(b), {big: "huge"})["huge"] == pytest.approx(0.8)
+
+
+def test_invalid_parameters_are_one_line():
+    with pytest.raises(InputError) as err:
+        SegmentationModel({4_000_000_000: "x", 0: "y"}, channels=(0, 4)).configs()
+    assert "\n" not in str(err.value)
+    assert "channels: all entries must be >= 1" in str(err.value)

@@ -119,6 +119,8 @@ def test_simulator_operating_point_changes_risk():
         ({"tool_life": (240, 200)}, "tool_life"),
         ({"times": [0.0, 1.0, 1.0]}, "strictly increasing"),
         ({"initial_wear": "sometimes"}, "initial_wear"),
+        ({"seed": -1}, "seed must be an integer >= 0, got -1"),
+        ({"seed": 1.5}, "seed must be an integer"),
     ],
 )
 def test_simulator_rejects_bad_arguments(kwargs, needle):
@@ -374,3 +376,38 @@ def test_spec_with_a_missing_sensor_csv_names_the_spec_and_section(tmp_path):
     assert f"{spec_path}:5:" in msg and "assets[0].sensors" in msg
     assert str(tmp_path / "missing.csv") in msg and "no such sensor CSV" in msg
     assert isinstance(err.value, FileNotFoundError) and err.value.filename == str(tmp_path / "missing.csv")
+
+
+# --------------------------------------------------------------------------- budgets (issue 14)
+def test_simulator_refuses_a_request_above_the_memory_budget():
+    from twin3d.budgets import memory_budget_set
+    from twin3d.errors import BudgetError
+
+    with memory_budget_set("1M"):
+        simulate_ai4i(1, 1000)  # 240 kB: fits
+        with pytest.raises(BudgetError) as err:
+            simulate_ai4i(10, 1000)
+    assert "needs about 2.29 MiB (10 machine(s) x 1,000 steps x 240 B)" in str(err.value)
+    with pytest.raises(BudgetError, match="10,000,000,000 steps"):  # refused before np.arange(10^10)
+        simulate_ai4i(1, 10**10)
+
+
+def test_spec_sensor_steps_are_counted_over_all_assets_before_the_first_stream(tmp_path, monkeypatch):
+    import twin3d.sensors.simulator as simulator
+    from twin3d.budgets import count_limit_set
+    from twin3d.errors import BudgetError
+    from twin3d.spec import build_scene
+
+    calls = []
+    real = simulator.simulate_ai4i
+    monkeypatch.setattr(simulator, "simulate_ai4i", lambda *a, **k: calls.append(1) or real(*a, **k))
+    spec = _spec(tmp_path, "{source: simulator, steps: 300}")
+    with count_limit_set("steps", 500):
+        with pytest.raises(BudgetError) as err:
+            build_scene(spec)
+    assert str(err.value).startswith(
+        f"{spec}:5: assets[0].sensors.steps: the build's sensor data asks for 600 steps (2 assets with sensors x "
+        "300 timeline steps), above the limit of 500 steps per scene build")
+    assert calls == []  # refused before any stream was simulated
+    with count_limit_set("steps", 600):
+        assert build_scene(spec).n_frames == 300

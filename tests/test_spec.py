@@ -129,3 +129,79 @@ def test_spec_from_dict_errors_without_lines():
 
     with pytest.raises(SpecError, match=r"^<spec>: assets\[0\]\.kind: .*unknown equipment kind"):
         spec_from_dict({"assets": [{"name": "a", "kind": "lathe"}]})
+
+
+# --------------------------------------------------------------------------- hostile values (issue 14)
+@pytest.mark.parametrize("text, where, shown", [
+    ("fps: .nan\nassets:\n  - {name: a, kind: cnc_mill}\n", ":1: fps", ".nan"),
+    ("assets:\n  - name: a\n    kind: cnc_mill\n    repeat: {count: 2, offset: [0, .inf, 0]}\n",
+     ":4: assets[0].repeat.offset[1]", ".inf"),
+    ("assets:\n  - name: a\n    kind: cnc_mill\n    metadata: {deep: {x: [1, -.inf]}}\n",
+     ":4: assets[0].metadata.deep.x[1]", "-.inf"),
+])
+def test_non_finite_numbers_are_refused_anywhere(tmp_path, text, where, shown):
+    p = write(tmp_path, text)
+    with pytest.raises(SpecError) as err:
+        load_spec(p)
+    assert str(err.value) == (f"{p}{where}: {shown} is not a finite number; every number in a scene spec "
+                              "must be finite")
+
+
+@pytest.mark.parametrize("value", ["1e999", "nan", "-inf"])
+def test_text_that_converts_to_a_non_finite_number_is_refused(tmp_path, value):
+    # YAML 1.1 reads 1e999 (no dot) and nan as text; pydantic would turn them into floats
+    p = write(tmp_path, f"assets:\n  - name: a\n    kind: cnc_mill\n    material: {{roughness: {value}}}\n")
+    with pytest.raises(SpecError, match=r":4: assets\[0\].material.roughness: Input should be a finite number"):
+        load_spec(p)
+
+
+def test_equipment_params_are_checked_against_their_types(tmp_path):
+    p = write(tmp_path, "assets:\n  - name: c\n    kind: belt_conveyor\n    params: {length: long}\n")
+    with pytest.raises(SpecError) as err:
+        load_spec(p)
+    assert str(err.value).startswith(f"{p}:4: assets[0].params: length: Input should be a valid number")
+    assert "(got 'long'); default: 4.0" in str(err.value)
+    p = write(tmp_path, "assets:\n  - name: m\n    kind: electric_motor\n    params: {n_fins: 2.5}\n")
+    with pytest.raises(SpecError, match=r"n_fins: Input should be a valid integer"):
+        load_spec(p)
+    with pytest.raises(SpecError, match=r"assets\[0\].params: n_fins must be in 0..1000"):
+        build_scene(write(tmp_path, "assets:\n  - {name: m, kind: electric_motor, params: {n_fins: 5000}}\n"))
+    scene = build_scene(write(tmp_path, "assets:\n  - {name: r, kind: robot_arm, params: {reach: '2', "
+                                        "joints: [0, 10, 20, 0, 0, 0]}}\n"))
+    assert scene.get("r").metadata["equipment_params"]["reach"] == 2.0  # validated values are used
+
+
+def test_asset_count_limit_refuses_before_building(tmp_path):
+    from twin3d.budgets import count_limit_set
+    from twin3d.errors import BudgetError
+
+    p = write(tmp_path, """\
+        assets:
+          - {name: a, kind: cnc_mill}
+          - name: b
+            kind: electric_motor
+            repeat: {count: 9, offset: [1, 0, 0]}
+        """)
+    with count_limit_set("assets", 5):
+        with pytest.raises(BudgetError) as err:
+            build_scene(p, sections=False)
+    assert str(err.value).startswith(f"{p}:5: assets[1].repeat.count asks for 10 assets (2 asset entries, "
+                                     "repeat copies included), above the limit of 5 assets per scene")
+    with count_limit_set("assets", 10):
+        assert len(build_scene(p).assets()) == 10
+
+
+def test_repeat_copies_of_a_mesh_file_share_one_read(tmp_path, monkeypatch):
+    import pyvista as pv
+
+    import twin3d.io as io
+
+    pv.Cube().triangulate().save(tmp_path / "cube.stl")
+    calls = []
+    real = io.read_mesh
+    monkeypatch.setattr(io, "read_mesh", lambda *a, **k: calls.append(a) or real(*a, **k))
+    scene = build_scene(write(tmp_path, "assets:\n  - name: c\n    mesh: cube.stl\n"
+                                        "    repeat: {count: 50, offset: [2, 0, 0]}\n"))
+    meshes = {id(a.mesh) for a in scene.assets()}
+    assert len(scene.assets()) == 50 and len(meshes) == 1 and len(calls) == 1
+    assert scene.get("c_50").transform.translate[0] == pytest.approx(98.0)

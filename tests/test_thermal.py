@@ -435,3 +435,71 @@ def test_tensorflow_after_a_vtk_render_is_a_clear_error_not_a_crash():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "CLEAR:" in res.stdout and "cannot share one process" in res.stdout
+
+
+# --------------------------------------------------------------------------- budgets and malformed files (issue 14)
+def test_training_memory_estimate_and_budget():
+    from twin3d.budgets import memory_budget_set
+    from twin3d.errors import BudgetError
+
+    rod = preset_problem("rod")
+    small, _ = ThermalPINN().training_memory(rod)
+    assert 1e6 < small < 2e7  # the default 32x32x32 network: a few MB
+    # L-BFGS-B keeps 2 x 50 float64 vectors of all weights: dominant for wide networks
+    no_lbfgs, _ = ThermalPINN(hidden=(2000, 2000), lbfgs_steps=0).training_memory(rod)
+    with_lbfgs, detail = ThermalPINN(hidden=(2000, 2000)).training_memory(rod)
+    n_params = 3 * 2000 + 2001 * 2000 + 2001
+    assert with_lbfgs - no_lbfgs == pytest.approx(n_params * 108 * 8)
+    assert "4,010,001 weights (layers 2-2000-2000-1)" in detail
+    with pytest.raises(BudgetError) as err:
+        ThermalPINN(hidden=(100_000,) * 3).fit(rod)
+    assert "training the thermal PINN on 'rod' needs about 16.2 TiB" in str(err.value)
+    with memory_budget_set("1M"), pytest.raises(BudgetError, match="memory budget of 1 MiB"):
+        ThermalPINN().fit(rod)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, True])
+def test_bad_seeds_are_input_errors(seed):
+    with pytest.raises(InputError, match="seed must be an integer >= 0"):
+        ThermalPINN(seed=seed).fit(preset_problem("rod"))
+
+
+def _npz_model(path, config, arrays):
+    payload = {"config": np.array(json.dumps(config))}
+    for i in range(len(arrays) // 2):
+        payload[f"w{i}"], payload[f"b{i}"] = arrays[2 * i], arrays[2 * i + 1]
+    np.savez(path, **payload)
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda c: [1, 2], "its config is a list"),
+    (lambda c: {**c, "layers": ["a", 2]}, "invalid model config"),
+    (lambda c: {**c, "layers": None}, "invalid model config"),
+    (lambda c: {**c, "layers": [2]}, "do not match the layer sizes"),
+    (lambda c: {**c, "training": [1]}, "'training' and 'report' must be mappings"),
+    (lambda c: {**c, "training": {**c["training"], "lr": "abc"}}, "could not convert string to float"),
+    (lambda c: {**c, "training": {**c["training"], "hidden": "abc"}}, "'training.hidden' must be a list"),
+    (lambda c: {**c, "training": {**c["training"], "n_interior": "x"}}, "n_interior must be a positive integer"),
+    (lambda c: {**c, "problem": [1]}, "invalid problem in model config"),
+    (lambda c: {**c, "version": "x"}, "model format version 'x' is not an integer"),
+    (lambda c: {**c, "backend": "jax"}, "unknown thermal backend 'jax'"),
+])
+def test_malformed_model_configs_are_one_line_model_file_errors(tmp_path, rod_torch, change, match):
+    path = tmp_path / "m.npz"
+    _npz_model(path, change(rod_torch.config()), rod_torch.network_.arrays())
+    with pytest.raises(ModelFileError, match=match) as err:
+        ThermalPINN.load(path)
+    assert str(err.value).startswith(str(path)) and "\n" not in str(err.value)
+
+
+def test_npz_model_arrays_are_sized_from_their_headers_before_reading(tmp_path, rod_torch):
+    from twin3d.budgets import memory_budget_set
+    from twin3d.errors import BudgetError
+
+    path = tmp_path / "m.npz"
+    config = rod_torch.config()
+    np.savez_compressed(path, config=np.array(json.dumps(config)), w0=np.zeros((2, 200_000)), b0=np.zeros(200_000))
+    assert path.stat().st_size < 100_000  # zeros compress: the file is small, its arrays are not
+    with memory_budget_set("5M"), pytest.raises(BudgetError) as err:
+        ThermalPINN.load(path)
+    assert "largest of shape (2, 200000)" in str(err.value)

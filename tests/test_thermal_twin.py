@@ -245,3 +245,29 @@ def test_temperature_field_reaches_usd_as_time_samples(motor, motor_model, tmp_p
     assert len(color_idx.GetTimeSamples()) == 5
     back = read_usd(path).get("motor").fields["temperature"]
     assert np.allclose(back.values, f.values) and back.unit == "degC"
+
+
+# --------------------------------------------------------------------------- budgets (issue 14)
+def test_field_frames_are_checked_against_the_memory_budget(motor, motor_model):
+    from twin3d.errors import BudgetError
+
+    with pytest.raises(BudgetError) as err:
+        thermal_field(motor, motor_model, frames=10**9)
+    assert f"1,000,000,000 frames x {motor.mesh.n_points:,} vertices x 20 B" in str(err.value)
+    assert "temperature" not in motor.fields
+
+
+def test_section_frames_are_refused_before_any_training(tmp_path, monkeypatch):
+    from twin3d.errors import BudgetError
+    from twin3d.spec import build_scene
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("must be refused before training")
+
+    monkeypatch.setattr(ThermalPINN, "fit", no_training)
+    spec = tmp_path / "t.yaml"
+    spec.write_text("name: t\nassets:\n  - {name: m, kind: electric_motor}\n"
+                    "thermal:\n  - asset: m\n    problem: rod\n    frames: 1000000000\n")
+    with pytest.raises(BudgetError) as err:
+        build_scene(spec)
+    assert str(err.value).startswith(f"{spec}:7: thermal[0].frames: the temperature field of asset 'm' needs about")

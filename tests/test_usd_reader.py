@@ -22,7 +22,8 @@ from twin3d.render import render_image
 from twin3d.render.presets import camera_pose
 from twin3d.scene import Asset, Field, Scene
 from twin3d.usd import read_usd, register_schema, write_usd
-from twin3d.usd.diagnostics import Problems, UsdReadWarning
+from twin3d.errors import InputError
+from twin3d.usd.diagnostics import Problems, UsdReadWarning, allow_missing_layers
 from twin3d.usd.meshdata import expand, per_point, per_triangle, split_points, triangulate
 
 register_schema()
@@ -637,14 +638,24 @@ def Xform "World"
 
 
 def test_composition_problems_are_one_summary_line_per_kind(tmp_path):
+    """Missing layers are an error (geometry would disappear) unless allowed; then, and for
+    MaterialX files, one warning per kind and no raw USD output."""
     path = tmp_path / "broken.usda"
     path.write_text(BROKEN)
     (tmp_path / "materials").mkdir()
     (tmp_path / "materials" / "wood.mtlx").write_text("<?xml version='1.0'?><materialx version='1.38'/>")
+    with pytest.raises(InputError) as err:
+        read_usd(path)
+    assert str(err.value) == f"{path}: " + (
+        "1 missing sublayer (missing_layer.usda); 2 unresolved references (props/missing_chair.usda, "
+        "props/missing_table.usd): their geometry would be missing; pass --allow-missing (Python: "
+        "read_usd(..., allow_missing=True)) to read the rest")
+    with allow_missing_layers(), pytest.warns(UsdReadWarning):
+        assert len(read_usd(path).assets()) == 1
     code = textwrap.dedent(f"""
         import warnings
         from twin3d.usd import read_usd
-        scene = read_usd({str(path)!r})
+        scene = read_usd({str(path)!r}, allow_missing=True)
         print(len(scene.assets()))
     """)
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -660,9 +671,9 @@ def test_composition_problems_are_one_summary_line_per_kind(tmp_path):
     assert "broken.usda: 2 unreadable MaterialX files (materials/metal.mtlx, materials/wood.mtlx)" in text
     assert "test_usd_reader" not in text and "<string>:4: UsdReadWarning" in text  # points at the caller
 
-    # the command line prints them as twin3d warnings
-    res = subprocess.run([sys.executable, "-m", "twin3d", "info", str(path)], capture_output=True, text=True,
-                         timeout=120)
+    # the command line prints them as twin3d warnings (missing layers only with --allow-missing)
+    res = subprocess.run([sys.executable, "-m", "twin3d", "info", str(path), "--allow-missing"], capture_output=True,
+                         text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 3 and all(ln.startswith("twin3d: warning: broken.usda: ") for ln in lines), lines
@@ -702,3 +713,262 @@ def test_textured_and_plain_faces_of_one_mesh_become_one_asset_each(tmp_path):
     where = {"green": (1.5, 1.5), "blue": (0.5, 0.5), "red": (3.0, 1.0)}
     pix = project(scene, "top", size, [(x, y, 0.0) for x, y in where.values()])
     assert {n: hue_name(pixel(img, p)) for n, p in zip(where, pix)} == {n: n for n in where}
+
+
+# --------------------------------------------------------------------------- hostile and broken files (issue 14)
+MESH = """def Mesh "{name}"
+{{
+    point3f[] points = [{points}]
+    int[] faceVertexCounts = [3]
+    int[] faceVertexIndices = [0, 1, 2]
+}}
+"""
+
+
+def usda(body: str, header: str = "") -> str:
+    return "#usda 1.0\n" + (f"(\n{header}\n)\n" if header else "") + body
+
+
+def mesh_text(name: str = "tri", points: str = "(0, 0, 0), (1, 0, 0), (0, 1, 0)") -> str:
+    return MESH.format(name=name, points=points)
+
+
+def loaded_layers_in(folder: Path) -> list[str]:
+    from pxr import Sdf
+
+    real = str(folder.resolve())
+    return [lyr.realPath for lyr in Sdf.Layer.GetLoadedLayers() if lyr.realPath.startswith(real)]
+
+
+def test_layers_outside_the_folder_are_refused_before_usd_opens_them(tmp_path):
+    from twin3d.confine import allow_paths
+    from twin3d.errors import ConfinementError
+
+    outside, proj = tmp_path / "outside", tmp_path / "proj"
+    (proj / "parts").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "secret.usda").write_text(usda('def Xform "S"\n{\n' + mesh_text("m", "(7, 7, 7), (8, 7, 7), (7, 8, 7)")
+                                              + "}\n", 'defaultPrim = "S"'))
+    # a layer in a subfolder may use its siblings anywhere in the root file's folder
+    (proj / "shared.usda").write_text(usda(mesh_text("shared"), 'defaultPrim = "shared"'))
+    (proj / "parts" / "part.usda").write_text(usda('def "P" (prepend references = @../shared.usda@) {}\n',
+                                                   'defaultPrim = "P"'))
+    ok = proj / "ok.usda"
+    ok.write_text(usda('def "W" (prepend references = @parts/part.usda@) {}\n'))
+    assert [p for p, a in read_usd(ok).walk() if a.mesh is not None] == ["W"]
+
+    cases = {
+        "absolute reference": (f'def Xform "W" (prepend references = @{outside / "secret.usda"}@) {{}}\n', ""),
+        "sublayer": ("", "subLayers = [@../outside/secret.usda@]"),
+        "payload in a sublayer's reference": ('def Xform "W" (prepend references = @parts/leak.usda@) {}\n', ""),
+        "value clip": ('def Xform "W" (\n    clips = {\n        dictionary default = {\n'
+                       f'            asset[] assetPaths = [@{outside / "secret.usda"}@]\n'
+                       '            string primPath = "/S"\n            double2[] active = [(0, 0)]\n'
+                       '        }\n    }\n) {}\n', ""),
+    }
+    (proj / "parts" / "leak.usda").write_text(usda('def Xform "P" (prepend payload = @../../outside/secret.usda@) {}\n',
+                                                   'defaultPrim = "P"'))
+    (proj / "link.usda").symlink_to(outside / "secret.usda")  # inside by name, outside once resolved
+    cases["symlink"] = ('def Xform "W" (prepend references = @link.usda@) {}\n', "")
+    for case, (body, header) in cases.items():
+        path = proj / f"{case.replace(' ', '_')}.usda"
+        path.write_text(usda(body, header))
+        with pytest.raises(ConfinementError, match="outside") as err:
+            read_usd(path)
+        assert "\n" not in str(err.value) and "--allow-path" in str(err.value), case
+        assert loaded_layers_in(outside) == [], case  # refused before USD opened it
+
+    # the file itself may be a link to anywhere: only what it names is confined (to the link's folder)
+    (proj / "linked.usda").symlink_to(outside / "secret.usda")
+    assert [p for p, a in read_usd(proj / "linked.usda").walk() if a.mesh is not None] == ["S/m"]
+
+    # allowed folders (and a sublayer in one) read normally
+    with allow_paths(outside):
+        scene = read_usd(proj / "absolute_reference.usda")
+    np.testing.assert_allclose(scene.get("W/m").mesh.points[0], [7, 7, 7])
+
+
+def test_usdz_package_files_are_inside_and_references_out_of_it_are_not(tmp_path):
+    from pxr import Sdf
+
+    from twin3d.errors import ConfinementError
+
+    (tmp_path / "outside").mkdir()
+    secret = tmp_path / "outside" / "secret.usda"
+    secret.write_text(usda(mesh_text("m"), 'defaultPrim = "m"'))
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "part.usda").write_text(usda(mesh_text("p"), 'defaultPrim = "p"'))
+    for name, ref, allowed in (("inner", "part.usda", True), ("leak", str(secret), False)):
+        (src / "root.usda").write_text(usda(f'def "W" (prepend references = @{ref}@) {{}}\n'))
+        pkg = tmp_path / "pkg" / f"{name}.usdz"
+        pkg.parent.mkdir(exist_ok=True)
+        writer = Sdf.ZipFileWriter.CreateNew(str(pkg))  # packed as written (no dependency localisation)
+        writer.AddFile(str(src / "root.usda"), "root.usda")
+        writer.AddFile(str(src / "part.usda"), "part.usda")
+        writer.Save()
+        if allowed:
+            assert [p for p, a in read_usd(pkg).walk() if a.mesh is not None] == ["W"]
+        else:
+            with pytest.raises(ConfinementError, match="secret.usda"):
+                read_usd(pkg)
+
+
+def test_variable_expressions_in_layer_paths_are_refused(tmp_path):
+    path = tmp_path / "expr.usda"
+    path.write_text(usda('def Xform "W" (prepend references = @`"${ROOT}/part.usda"`@) {}\n',
+                         'expressionVariables = {\n    string ROOT = "/etc"\n}'))
+    with pytest.raises(InputError, match="variable expression"):
+        read_usd(path)
+
+
+def test_texture_outside_the_folder_is_refused(tmp_path):
+    from twin3d.confine import allow_paths
+    from twin3d.errors import ConfinementError
+
+    proj = tmp_path / "proj"
+    textured = textured_quad_stage(tmp_path / "other")
+    proj.mkdir()
+    text = textured.read_text().replace("@textures/quadrants.png@",
+                                        f"@{tmp_path / 'other' / 'textures' / 'quadrants.png'}@")
+    (proj / "scene.usda").write_text(text)
+    with pytest.raises(ConfinementError, match="USD texture"):
+        read_usd(proj / "scene.usda")
+    with allow_paths(tmp_path / "other"):
+        (quad,) = read_usd(proj / "scene.usda").assets()
+    assert quad.material.texture.endswith("quadrants.png")
+
+
+@pytest.mark.parametrize("body,header,needle", [
+    (mesh_text(points="(0, 0, 0), (1, 0, 0), (0, inf, 0)"), "", "s.usda: /tri: point 2 is not finite (0, inf, 0)"),
+    ('def Xform "W"\n{\n    double3 xformOp:scale = (1, nan, 1)\n    uniform token[] xformOpOrder = ["xformOp:scale"]\n'
+     '    def Xform "g"\n    {\n' + mesh_text() + "    }\n}\n", "", "s.usda: /W: its transform has values that are not finite"),
+    ('def PointInstancer "I"\n{\n    rel prototypes = </I/P>\n    int[] protoIndices = [0, 0]\n'
+     '    point3f[] positions = [(0, 0, 0), (nan, 0, 0)]\n    def Xform "P"\n    {\n' + mesh_text() + "    }\n}\n",
+     "", "s.usda: /I: instance 1 has a transform that is not finite"),
+    (mesh_text(), 'customLayerData = {\n    dictionary twin3d = {\n        string metadata = "[1, 2]"\n    }\n}',
+     "customLayerData twin3d.metadata: expected a JSON object, got a JSON list"),
+    (mesh_text(), 'customLayerData = {\n    string twin3d = "x"\n}', "customLayerData twin3d: expected a dictionary"),
+    (mesh_text(), 'customLayerData = {\n    dictionary twin3d = {\n        double[] frameTimes = [0, nan]\n    }\n}',
+     "customLayerData twin3d.frameTimes: expected a list of finite numbers"),
+    ('def Mesh "tri" (\n    customData = {\n        dictionary twin3d = {\n            string metadata = "{bad"\n'
+     '        }\n    }\n)\n{\n    point3f[] points = [(0, 0, 0), (1, 0, 0), (0, 1, 0)]\n    int[] faceVertexCounts = [3]\n'
+     '    int[] faceVertexIndices = [0, 1, 2]\n}\n', "", "s.usda: /tri: customData twin3d:metadata: not valid JSON"),
+    (mesh_text().replace("}\n", '    string primvars:twin:risk = "high" (interpolation = "constant")\n}\n'), "",
+     "s.usda: /tri.primvars:twin:risk: type string: expected numbers"),
+    (mesh_text().replace("}\n", '    float[] primvars:twin:risk = [0.5] (\n        customData = {\n'
+                                '            string association = "galaxy"\n        }\n'
+                                '        interpolation = "constant"\n    )\n}\n'), "",
+     "s.usda: /tri.primvars:twin:risk: customData association 'galaxy': expected 'asset' or 'vertex'"),
+    (mesh_text().replace("}\n", '    double twin:sensor:t:value.timeSamples = {0: 1, 1: 2}\n    double twin:x = 1\n}\n'),
+     "startTimeCode = 0\nendTimeCode = 4\ntimeCodesPerSecond = -24", "timeCodesPerSecond -24: expected a positive number"),
+    (mesh_text().replace("}\n", '    color3f[] primvars:displayColor = [(1, nan, 0)]\n}\n'), "",
+     "s.usda: /tri: primvars:displayColor value 0 is not finite"),
+])
+def test_invalid_values_are_errors_naming_the_prim(tmp_path, body, header, needle):
+    path = tmp_path / "s.usda"
+    path.write_text(usda(body, header))
+    with pytest.raises(InputError) as err:
+        read_usd(path)
+    assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+def test_typeless_and_unknown_type_prims_are_traversed_like_xforms(tmp_path):
+    path = tmp_path / "t.usda"
+    path.write_text(usda('def "World"\n{\n    def SomePluginType "rig"\n    {\n        def "geo"\n        {\n'
+                         + mesh_text("a") + "        }\n    }\n" + mesh_text("b") + "}\n", 'defaultPrim = "World"'))
+    scene = read_usd(path)
+    assert sorted(p for p, a in scene.walk() if a.mesh is not None) == ["World/b", "World/rig/geo/a"]
+
+
+def test_empty_meshes_are_left_out_with_a_warning_and_alone_are_an_error(tmp_path):
+    empty = mesh_text("empty", "").replace("[3]", "[]").replace("[0, 1, 2]", "[]")
+    path = tmp_path / "e.usda"
+    path.write_text(usda(empty + mesh_text("tri")))
+    with pytest.warns(UsdReadWarning, match=r"e.usda: 1 empty mesh \(no points or faces\), left out \(/empty\)"):
+        scene = read_usd(path)
+    assert [p for p, a in scene.walk() if a.mesh is not None] == ["tri"]
+    path.write_text(usda(empty))
+    with pytest.raises(InputError, match=r"every mesh is empty \(1 without points or faces: /empty\)"):
+        read_usd(path)
+
+
+def test_zero_scale_prims_are_left_out(tmp_path):
+    path = tmp_path / "z.usda"
+    path.write_text(usda('def Xform "hidden"\n{\n    double3 xformOp:scale = (0, 0, 0)\n'
+                         '    uniform token[] xformOpOrder = ["xformOp:scale"]\n' + mesh_text("a") + "}\n" + mesh_text("b")))
+    with pytest.warns(UsdReadWarning, match="1 prim with a zero scale, left out"):
+        scene = read_usd(path)
+    assert [p for p, a in scene.walk() if a.mesh is not None] == ["b"]
+
+
+def test_broken_files_are_one_line_errors(tmp_path):
+    good = tmp_path / "good.usdc"
+    good.write_bytes(b"")
+    src = tmp_path / "src.usda"
+    src.write_text(usda(mesh_text()))
+    from pxr import Usd
+
+    Usd.Stage.Open(str(src)).Export(str(good))
+    data = good.read_bytes()
+    bad = tmp_path / "bad.usdc"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match=r"bad.usdc: not a valid USD file: Sdf crate file corrupt, possibly truncated"):
+        read_usd(bad)
+    syntax = tmp_path / "syntax.usda"
+    syntax.write_text('#usda 1.0\ndef Xform "W"\n{\n    float3 x = (1, 2\n}\n')
+    with pytest.raises(InputError, match=r"syntax.usda: not a valid USD file: line 5, column \d+: ") as err:
+        read_usd(syntax)
+    assert "\n" not in str(err.value) and "pxrInternal" not in str(err.value)
+    # a broken layer that a good file references is named, with the file that names it
+    (tmp_path / "ref.usda").write_text(usda('def Xform "W" (prepend references = @bad.usdc@) {}\n'))
+    with pytest.raises(InputError, match=r"bad.usdc: not a valid USD file \(named by .*ref.usda\)"):
+        read_usd(tmp_path / "ref.usda")
+
+
+def test_time_samples_expand_to_frames_as_usd_resolves_them(tmp_path):
+    """Animated fields and sensors are read at their authored samples and expanded to one
+    value per time code exactly as USD interpolates (linear; held on a held stage)."""
+    from pxr import Usd
+
+    for interpolation in ("linear", "held"):
+        path = tmp_path / f"{interpolation}.usda"
+        path.write_text(usda(mesh_text().replace("}\n", (
+            '    float[] primvars:twin:risk (interpolation = "constant")\n'
+            '    float[] primvars:twin:risk.timeSamples = {2: [0.2], 5: [0.8], 6: [0.5]}\n'
+            '    float[] primvars:twin:heat (interpolation = "vertex")\n'
+            '    float[] primvars:twin:heat.timeSamples = {3: [1, 2, 3], 7: [5, 6, 7]}\n'
+            '    double twin:sensor:speed:value.timeSamples = {1: 10, 4: None, 8: 30}\n}\n')),
+            f"startTimeCode = 0\nendTimeCode = 9\ntimeCodesPerSecond = 2\ninterpolation = \"{interpolation}\""))
+        stage = Usd.Stage.Open(str(path))
+        prim = stage.GetPrimAtPath("/tri")
+        codes = np.arange(0.0, 10.0)
+
+        def usd(name, prim=prim, codes=codes):
+            vals = [prim.GetAttribute(name).Get(Usd.TimeCode(t)) for t in codes]
+            return np.array([np.nan if v is None else np.asarray(v, float) for v in vals], dtype=float)
+
+        asset = read_usd(path).get("tri")
+        risk, heat, speed = asset.fields["risk"], asset.fields["heat"], asset.sensors["speed"]
+        np.testing.assert_allclose(risk.times, codes / 2)
+        np.testing.assert_allclose(risk.values, usd("primvars:twin:risk").reshape(-1), rtol=1e-6)
+        np.testing.assert_allclose(heat.values, usd("primvars:twin:heat"), rtol=1e-6)
+        np.testing.assert_allclose(speed.values, usd("twin:sensor:speed:value"), rtol=1e-9)
+
+
+def test_time_code_range_is_checked_against_the_budget(tmp_path):
+    from twin3d.budgets import memory_budget_set
+    from twin3d.errors import BudgetError
+
+    path = tmp_path / "long.usda"
+    animated = mesh_text().replace("}\n", '    float[] primvars:twin:risk.timeSamples = {0: [0.1], 10: [0.9]}\n}\n')
+    path.write_text(usda(animated, "startTimeCode = 0\nendTimeCode = 1e13"))
+    with pytest.raises(BudgetError, match=r"10,000,000,000,001 frames .* above the memory budget"):
+        read_usd(path)
+    path.write_text(usda(mesh_text(), "startTimeCode = 0\nendTimeCode = 1e13"))  # nothing animated: nothing allocated
+    assert read_usd(path).get("tri").mesh.n_cells == 1
+    path.write_text(usda(animated, "startTimeCode = 0\nendTimeCode = 100000"))
+    with memory_budget_set("3M"), pytest.raises(BudgetError, match=r"/tri.primvars:twin:risk: 100,001 frames"):
+        read_usd(path)
+    with memory_budget_set("64M"):
+        assert read_usd(path).get("tri").fields["risk"].values.shape == (100_001,)

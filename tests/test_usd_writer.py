@@ -328,6 +328,126 @@ def test_shared_mesh_with_vertex_fields_is_referenced(tmp_path):
                                    s.get(f"motor{i}").fields["temperature"].values)
 
 
+def composed(path) -> str:
+    """The stage at ``path`` as every USD reader sees it: flattened, de-instanced, without ``/Prototypes``."""
+    from pxr import Usd
+
+    stage = Usd.Stage.Open(str(path))
+    stage.SetEditTarget(stage.GetSessionLayer())
+    for prim in list(stage.Traverse()):
+        if prim.IsInstance():
+            prim.SetInstanceable(False)
+    flat = stage.Flatten()
+    if flat.GetPrimAtPath("/Prototypes"):
+        del flat.rootPrims["Prototypes"]
+    flat.documentation = ""
+    return flat.ExportToString()
+
+
+def test_only_per_asset_overrides_are_written_per_asset(tmp_path):
+    """Machines of one kind share one prototype that carries what they share (identity, primvar
+    declarations); each machine authors only its own values -- and the composed stage is the
+    one a full mesh per machine gives."""
+    from pxr import Sdf, Usd
+
+    s = grid(12, 4)
+    path = write_usd(s, tmp_path / "auto.usda")
+    assert validate_usd(path) == []
+    assert composed(path) == composed(write_usd(s, tmp_path / "never.usda", instancing="never"))
+    layer = Sdf.Layer.FindOrOpen(str(path))
+    stage = Usd.Stage.Open(layer)
+    for i in range(12):
+        asset = layer.GetPrimAtPath(f"/World/m{i:03d}")
+        # on the asset: its reference, name, kind, transform and id -- no schemas, material or type
+        assert "apiSchemas" not in asset.ListInfoKeys() and "customData" not in asset.ListInfoKeys()
+        ops = ["xformOp:translate", "xformOpOrder"] if i else []  # m000 sits at the origin
+        assert sorted(asset.properties.keys()) == ["twin:assetId", *ops]
+        over = layer.GetPrimAtPath(f"/World/m{i:03d}/geom")
+        assert over.specifier == Sdf.SpecifierOver
+        for name in ("primvars:displayColor", "primvars:twin:risk"):
+            spec = over.properties[name]
+            assert set(spec.ListInfoKeys()) <= {"typeName", "timeSamples", "variability", "custom"}, spec.ListInfoKeys()
+            assert layer.GetNumTimeSamplesForPath(spec.path) == 4
+        prim = stage.GetPrimAtPath(f"/World/m{i:03d}")
+        assert prim.HasAPI("TwinAssetAPI") and prim.GetAttribute("twin:assetType").Get() == s.get(f"m{i:03d}").asset_type
+        assert prim.GetCustomDataByKey("twin3d:material") == s.get(f"m{i:03d}").material.name
+        risk = own_primvar(stage, f"/World/m{i:03d}/geom", "twin:risk")
+        assert risk.GetInterpolation() == "constant" and risk.GetAttr().GetCustomDataByKey("unit") == "1"
+    # the shared part lives on the 3 prototypes, which are classes (never drawn)
+    protos = layer.GetPrimAtPath("/Prototypes")
+    assert protos.specifier == Sdf.SpecifierClass and len(protos.nameChildren) == 3
+    for proto in protos.nameChildren:
+        assert "twin:assetType" in proto.properties
+        color = proto.nameChildren["geom"].properties["primvars:displayColor"]
+        assert color.GetInfo("interpolation") == "constant" and not color.HasInfo("timeSamples")
+    back = read_usd(path)
+    for i in range(12):
+        np.testing.assert_allclose(back.get(f"m{i:03d}").fields["risk"].values,
+                                   s.get(f"m{i:03d}").fields["risk"].values, rtol=1e-6, atol=1e-7)
+
+
+def test_assets_that_differ_keep_their_own_declarations(tmp_path):
+    """Assets sharing a mesh but not their fields, labels or materials author everything on
+    themselves; the prototype stays geometry only, and nothing leaks from one to another."""
+    from pxr import Sdf
+
+    s = Scene("mixed", fps=2)
+    t = [0.0, 1.0, 2.0]
+    for i in range(4):
+        a = s.add(equipment_asset(f"m{i}", "electric_motor", transform=Transform(translate=(2.0 * i, 0, 0))))
+        if i == 0:
+            a.set_field(Field("risk", [0.1, 0.5, 1e300], association="asset", times=t, unit="1"))
+        elif i == 1:
+            a.set_field(Field("wear", [0.5, -0.0, 1e-45], association="asset", times=t, unit="mm"))
+        elif i == 2:
+            a.set_field(Field("risk", 0.25, association="asset", unit="1"))
+        else:
+            a.semantic_label = "spare"
+            a.set_field(Field("risk", [0.3, np.nan, 0.1], association="asset", times=t, unit="1"))
+    path = write_usd(s, tmp_path / "mixed.usda")
+    assert validate_usd(path) == []
+    assert composed(path) == composed(write_usd(s, tmp_path / "never.usda", instancing="never"))
+    layer = Sdf.Layer.FindOrOpen(str(path))
+
+    def proto(i):
+        return layer.GetPrimAtPath(layer.GetPrimAtPath(f"/World/m{i}").referenceList.prependedItems[0].primPath)
+
+    # m0, m2, m3 (coloured by their risk) share a prototype but not a label or animation: geometry only there
+    assert proto(0).path == proto(2).path == proto(3).path and not proto(0).properties
+    assert "primvars:twin:risk" not in proto(0).nameChildren["geom"].properties
+    for i in (0, 2, 3):
+        assert layer.GetAttributeAtPath(f"/World/m{i}/geom.primvars:twin:risk").GetInfo("interpolation") == "constant"
+    # m1 (not coloured by a field) is alone on the uncoloured one, which carries its declarations
+    assert proto(1).path != proto(0).path and "twin:assetType" in proto(1).properties
+    back = read_usd(path)
+    assert set(back.get("m1").fields) == {"wear"} and set(back.get("m2").fields) == {"risk"}
+    np.testing.assert_array_equal(back.get("m0").fields["risk"].values, np.float32([0.1, 0.5, np.inf]))
+    np.testing.assert_array_equal(back.get("m1").fields["wear"].values, np.float32([0.5, -0.0, 1e-45]))
+    assert np.signbit(back.get("m1").fields["wear"].values[1]) and back.get("m2").fields["risk"].values == np.float32(0.25)
+    assert back.get("m3").semantic_label == "spare" and back.get("m0").semantic_label == s.get("m0").semantic_label
+
+
+def test_writing_pauses_the_cyclic_gc_and_restores_it(tmp_path):
+    import gc
+
+    from twin3d.usd.writer import scene_to_layer
+
+    assert gc.isenabled()
+    scene_to_layer(pump_row(2))
+    assert gc.isenabled()
+    bad = Scene("bad")
+    bad.add(equipment_asset("m", "electric_motor")).metadata["oops"] = object()
+    with pytest.raises(TypeError):
+        scene_to_layer(bad)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        scene_to_layer(pump_row(2))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_not_finite_values_and_awkward_strings(tmp_path):
     """A NaN risk shows the base colour; strings with quotes, backslashes, newlines, unicode survive."""
     from pxr import Usd

@@ -76,3 +76,38 @@ def test_typed_dictionaries():
     assert got["nested"] == {"key with space": "v", "deeper": {"a": -1}}
     with pytest.raises(TypeError, match="object"):
         ut.dictionary({"bad": object()})
+
+
+FLOAT32_CASES = [0.0, -0.0, 0.1, 1 / 3, 0.929411768913269, 1e-5, 1e-45, -1e-40, 1.17549435e-38, 3.4028234663852886e38,
+                 3.5e38, -1e300, 16777217.0, 0.15466375406273797, float("nan"), float("inf"), float("-inf")]
+
+
+def same_float32(got, want) -> bool:
+    """``got`` is ``want`` rounded to float32, bit for bit (nan as nan)."""
+    with np.errstate(over="ignore"):
+        w = np.float32(want)
+    return bool(np.isnan(w) and math.isnan(got)) or (got == w and math.copysign(1, got) == math.copysign(1, w))
+
+
+def test_float32_texts_read_back_as_the_same_float32():
+    texts = ut.float32_texts(FLOAT32_CASES)
+    assert texts[2] == "0.1" and texts[14:] == ["nan", "inf", "-inf"]  # shortest, not 0.10000000149011612
+    layer = parse("\n".join(f"float f{i} = {t}\ncolor3f[] c{i} = [({t}, {t}, 0.5)]" for i, t in enumerate(texts)))
+    for i, v in enumerate(FLOAT32_CASES):
+        assert same_float32(layer.GetAttributeAtPath(f"/P.f{i}").default, v), (v, texts[i])
+        assert same_float32(layer.GetAttributeAtPath(f"/P.c{i}").default[0][0], v), (v, texts[i])
+
+
+def test_float32_array_samples_read_back_as_the_same_float32():
+    rng = np.random.default_rng(1)
+    values = np.concatenate([np.array(FLOAT32_CASES)[None], rng.standard_normal((3, len(FLOAT32_CASES))) * 10.0 ** rng.integers(-30, 30, (3, len(FLOAT32_CASES)))])
+    texts = ut.float32_array_samples(values)
+    assert len(texts) == 4 and texts[0].startswith("{0: [0], 1: [-0], 2: [0.100000001], ")
+    layer = parse("\n".join(f"float[] a{i}.timeSamples = {t}" for i, t in enumerate(texts)))
+    for i, row in enumerate(values):
+        samples = layer.GetAttributeAtPath(f"/P.a{i}").GetInfo("timeSamples")
+        assert list(samples) == list(range(len(row)))
+        for t, v in enumerate(row):
+            assert len(samples[t]) == 1 and same_float32(samples[t][0], v), (v, texts[i])
+    with pytest.raises(ValueError, match="2-D"):
+        ut.float32_array_samples(np.zeros(3))

@@ -76,3 +76,22 @@ def test_a_sigkilled_writer_leaves_a_recognisable_temporary(tmp_path):
     with atomic_path(target) as tmp:
         tmp.write_text("done")
     assert not os.path.exists(left) and target.read_text() == "done"
+
+
+def test_dry_run_output_set_writes_nothing_beside_its_targets(tmp_path):
+    target = tmp_path / "out" / "seg.nii.gz"
+    with OutputSet(dry_run=True) as outs:
+        tmp = outs.path(target)
+        assert tmp.name.endswith(".nii.gz") and tmp_path not in tmp.parents
+        tmp.write_text("scratch")
+        with pytest.raises(RuntimeError, match="cannot be committed"):
+            outs.commit()
+    assert not tmp.exists() and not tmp.parent.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_target_is_one_clear_oserror(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(OSError, match=r"file/x\.csv: cannot write there"):
+        with atomic_path(tmp_path / "file" / "x.csv"):
+            pass

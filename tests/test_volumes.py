@@ -399,3 +399,71 @@ def test_dicom_empty_folder(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no DICOM files"):
         read_volume(tmp_path / "empty")
+
+
+# --------------------------------------------------------------------------- budgets and confinement (issue 14)
+def _header_only_nifti(path: Path, shape, *, dtype=np.int16, slope=None) -> None:
+    import gzip
+
+    img = nib.Nifti1Image(np.zeros((2, 2, 2), dtype), np.eye(4))
+    img.header.set_data_shape(shape)
+    if slope is not None:
+        img.header.set_slope_inter(slope, 0.0)
+    raw = img.header.binaryblock + b"\0" * 4 + b"\0" * 64
+    path.write_bytes(gzip.compress(raw) if path.name.endswith(".gz") else raw)
+
+
+def test_nifti_header_is_checked_before_any_voxel_is_read(tmp_path):
+    from twin3d.budgets import memory_budget_set
+    from twin3d.errors import BudgetError
+
+    huge = tmp_path / "huge.nii.gz"
+    _header_only_nifti(huge, (3000, 3000, 3000))
+    with pytest.raises(BudgetError) as err:
+        read_volume(huge)
+    assert str(err.value).startswith(f"reading {huge} needs about 50.3 GiB (its header declares 3000x3000x3000 "
+                                     "voxels of int16)")
+    scaled = tmp_path / "scaled.nii.gz"  # scaled voxels become float64: 2 + 8 bytes each
+    _header_only_nifti(scaled, (100, 100, 100), slope=2.0)
+    with memory_budget_set("9M"), pytest.raises(BudgetError, match=r"needs about 9.54 MiB .*scaled to float64"):
+        read_volume(scaled)
+    short = tmp_path / "short.nii"  # uncompressed: the file size tells
+    _header_only_nifti(short, (3000, 3000, 3000))
+    with pytest.raises(InputError, match=r"declares 3000x3000x3000 voxels of int16 \(54,000,000,000 bytes\) but the "
+                                         r"file holds 416 bytes of voxel data: truncated or corrupt"):
+        read_volume(short)
+
+
+def test_dicom_slices_linking_outside_the_folder_are_refused(series, tmp_path):
+    from twin3d.confine import allow_paths
+    from twin3d.errors import ConfinementError
+
+    folder, files = series
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    moved = outside / files[0].name
+    shutil.move(files[0], moved)
+    files[0].symlink_to(moved)
+    with pytest.raises(ConfinementError) as err:
+        read_volume(folder)
+    assert f"DICOM file '{files[0].name}' resolves to {moved}" in str(err.value)
+    assert "--allow-path" in str(err.value)
+    with allow_paths(outside):
+        assert read_volume(folder).shape == (6, 5, 8)
+    # a link that stays inside the series folder is fine
+    (folder / "kept").mkdir()
+    files[0].unlink()
+    shutil.move(moved, folder / "kept" / moved.name)
+    files[0].symlink_to(Path("kept") / moved.name)
+    assert read_volume(folder).shape == (6, 5, 8)
+
+
+def test_dicom_headers_are_checked_against_the_memory_budget(series):
+    from twin3d.budgets import memory_budget_set
+    from twin3d.errors import BudgetError
+
+    folder, _ = series
+    with memory_budget_set("1K"), pytest.raises(BudgetError) as err:
+        read_volume(folder)
+    assert f"reading the DICOM series {folder} needs about" in str(err.value)
+    assert "8 slices of 5x6 pixels, 16-bit" in str(err.value)

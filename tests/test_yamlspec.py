@@ -35,7 +35,7 @@ def test_locations_and_lines():
     ("name: a\nitems:\n  - cameras: [front, sky]\n", ":3: items[0].cameras[1]: Value error, unknown camera 'sky'"),
     ("name: a\nitems:\n  - cameras: []\n", ":3: items[0].cameras: Value error, give at least one camera"),
     ("name: a\nunits: furlong\n", ":2: units: Value error, unknown units 'furlong'; valid: m, cm, mm"),
-    ("name: a\nat: [0, .nan, 1]\n", ":2: at: Value error, values must be finite numbers"),
+    ("name: a\nat: [0, .nan, 1]\n", ":2: at[1]: Input should be a finite number"),
     ("name: a\nframes: sometimes\n", ":2: frames: Value error, frames must be 'all', 'last'"),
     ("name: a\nitems:\n  - {colour: [1, 0, 0]}\n", ":3: items[0].colour: unknown key 'colour'; valid keys: color, cameras"),
     ("items: []\n", ":1: (top level): missing required key 'name'"),

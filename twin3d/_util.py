@@ -24,10 +24,14 @@ def temp_path_for(path: str | os.PathLike, *, suffix: str | None = None, create:
     writing to the same place (:func:`remove_stale_temporaries`).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.{os.getpid()}.", suffix=".tmp" + _temp_suffix(path, suffix),
-                               dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.{os.getpid()}.", suffix=".tmp" + _temp_suffix(path, suffix),
+                                   dir=path.parent)
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path.parent) else ""
+        raise OSError(exc.errno, f"{path}: cannot write there: {exc.strerror or exc}{where}") from None
     os.close(fd)
     if not create:
         os.unlink(tmp)  # writers create it (some refuse to overwrite)
@@ -106,14 +110,26 @@ class OutputSet:
             write_nifti(labelmap, outputs.path("seg.nii.gz"))
             write_usd(scene, outputs.path("scene.usdc"))
         # both renamed here, or neither
+
+    With ``dry_run=True`` (read-only commands such as ``twin3d info --run``) every
+    output goes to a private temporary folder instead, :meth:`commit` is refused and
+    the folder is removed at the end: nothing is written where the user looks.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, dry_run: bool = False) -> None:
         self._pending: list[tuple[Path, Path]] = []
+        self.dry_run = dry_run
+        self._scratch: Path | None = None
 
     def path(self, target: str | os.PathLike) -> Path:
         """A temporary path for ``target`` (same folder, same suffix), renamed at commit."""
         target = Path(target)
+        if self.dry_run:
+            if self._scratch is None:
+                self._scratch = Path(tempfile.mkdtemp(prefix="twin3d-dry-run-"))
+            tmp = self._scratch / f"{len(self._pending)}{_temp_suffix(target)}"
+            self._pending.append((tmp, target))
+            return tmp
         tmp = temp_path_for(target, create=False)
         self._pending.append((tmp, target))
         return tmp
@@ -124,6 +140,8 @@ class OutputSet:
 
     def commit(self) -> list[Path]:
         """Rename every written temporary onto its target; returns the targets."""
+        if self.dry_run:
+            raise RuntimeError("a dry-run OutputSet cannot be committed")
         umask = os.umask(0)
         os.umask(umask)
         done = []
@@ -147,12 +165,15 @@ class OutputSet:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
         self._pending = []
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
     def __enter__(self) -> "OutputSet":
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
+        if exc_type is None and not self.dry_run:
             self.commit()
         else:
             self.discard()

@@ -79,6 +79,10 @@ class _Builder:
         return mesh, self.parts
 
 
+#: Most fins, legs... one piece of equipment has (each is a solid: a count of 10^6 would hang).
+_MAX_REPEATED_PARTS = 1000
+
+
 def _positive(**kw) -> None:
     for k, v in kw.items():
         if not (np.isfinite(v) and v > 0):
@@ -122,8 +126,8 @@ def centrifugal_pump(diameter: float = 0.5, length: float = 1.0) -> tuple[pv.Pol
 def electric_motor(length: float = 0.8, radius: float = 0.2, n_fins: int = 10) -> tuple[pv.PolyData, list[Part]]:
     """TEFC induction motor (axis along x): finned housing, fan cover, shaft, terminal box, feet."""
     _positive(length=length, radius=radius)
-    if int(n_fins) < 0:
-        raise InputError(f"n_fins must be >= 0, got {n_fins}")
+    if not 0 <= int(n_fins) <= _MAX_REPEATED_PARTS:
+        raise InputError(f"n_fins must be in 0..{_MAX_REPEATED_PARTS}, got {n_fins}")
     L, r = length, radius
     zc = 0.35 * r + r
     hx = 0.7 * L  # housing length
@@ -152,8 +156,8 @@ def electric_motor(length: float = 0.8, radius: float = 0.2, n_fins: int = 10) -
 def belt_conveyor(length: float = 4.0, width: float = 0.6, height: float = 0.9, n_legs: int = 3) -> tuple[pv.PolyData, list[Part]]:
     """Belt conveyor (along x): belt, side frames, legs, end rollers, drive motor."""
     _positive(length=length, width=width, height=height)
-    if int(n_legs) < 2:
-        raise InputError(f"n_legs must be >= 2, got {n_legs}")
+    if not 2 <= int(n_legs) <= _MAX_REPEATED_PARTS:
+        raise InputError(f"n_legs must be in 2..{_MAX_REPEATED_PARTS}, got {n_legs}")
     L, w, h = length, width, height
     rr = 0.06
     b = _Builder()
@@ -173,8 +177,8 @@ def belt_conveyor(length: float = 4.0, width: float = 0.6, height: float = 0.9, 
 def storage_tank(diameter: float = 2.0, height: float = 3.0, n_legs: int = 4) -> tuple[pv.PolyData, list[Part]]:
     """Vertical storage tank on legs: shell, conical roof, legs, manway, outlet pipe."""
     _positive(diameter=diameter, height=height)
-    if int(n_legs) < 3:
-        raise InputError(f"n_legs must be >= 3, got {n_legs}")
+    if not 3 <= int(n_legs) <= _MAX_REPEATED_PARTS:
+        raise InputError(f"n_legs must be in 3..{_MAX_REPEATED_PARTS}, got {n_legs}")
     r, H = diameter / 2, height
     z0 = 0.2 * H  # leg height
     shell_h = 0.7 * H

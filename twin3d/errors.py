@@ -16,6 +16,8 @@ __all__ = [
     "NotFittedError",
     "ModelFileError",
     "TrainingError",
+    "ConfinementError",
+    "BudgetError",
     "Twin3DWarning",
 ]
 
@@ -96,6 +98,17 @@ class ModelFileError(Twin3DError, ValueError):
 
 class TrainingError(Twin3DError, RuntimeError):
     """Training diverged (NaN/inf loss) or could not proceed."""
+
+
+class ConfinementError(InputError, PermissionError):
+    """A reference inside a file (glTF buffer, USD sublayer, OBJ ``.mtl``...) that points
+    outside the folders twin3d may read: the file's own folder and those the user allows
+    (``--allow-path DIR``, :func:`twin3d.confine.allow_paths`, ``TWIN3D_ALLOW_PATH``)."""
+
+
+class BudgetError(InputError, MemoryError):
+    """A request whose estimated memory or time is above the documented budget
+    (:mod:`twin3d.budgets`); the message gives the estimate, the limit and how to raise it."""
 
 
 class Twin3DWarning(UserWarning):

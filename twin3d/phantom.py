@@ -134,7 +134,7 @@ def _check_spacing_shape(
         raise InputError(f"make_phantom: spacing_mm must be 3 positive numbers (mm), got {spacing_mm!r}")
     if np.any(spacing < 0.25) or np.any(spacing > 20):
         raise InputError(
-            f"make_phantom: spacing_mm {tuple(spacing)} is outside the supported range 0.25-20 mm"
+            f"make_phantom: spacing_mm {tuple(spacing.tolist())} is outside the supported range 0.25-20 mm"
         )
     if shape is None:
         shape_t = tuple(int(np.ceil(f / s)) for f, s in zip(PHANTOM_FOV_MM, spacing))
@@ -246,6 +246,8 @@ def make_phantom(
         raise InputError(f"make_phantom: phase must be 'native' or 'portal_venous', got {phase!r}")
     if noise_hu is not None and (not np.isfinite(noise_hu) or noise_hu < 0):
         raise InputError(f"make_phantom: noise_hu must be a number >= 0, got {noise_hu!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise InputError(f"make_phantom: seed must be an integer >= 0 or None, got {seed!r}")
     rng = np.random.default_rng(seed)
     phase = phase or ("native" if rng.random() < 0.5 else "portal_venous")
     hu = _hu_table(rng, phase)

@@ -48,7 +48,13 @@ __all__ = [
     "section_keys",
     "get_section",
     "BUILTIN_SECTIONS",
+    "SECTION_COUNTS",
 ]
+
+#: Key of ``context.shared`` holding ``{section key: how many times it runs in this build}``
+#: (an asset-scoped section once per asset, repeat copies included), set before the first
+#: section runs: a section can size the whole build's work (and refuse it) up front.
+SECTION_COUNTS = "section_counts"
 
 Scope = Literal["scene", "asset"]
 
@@ -138,10 +144,23 @@ class SectionContext:
     def output_path(self, relative: str | Path, *, at: tuple = ()) -> Path:
         """Where to write a file the section produces (relative to the spec's folder).
 
-        Inside a build the file goes to a temporary that is renamed only when the whole
-        build (and the command around it) succeeds; a failing spec leaves nothing written.
+        The file must stay inside the spec's folder (or a folder allowed with
+        ``--allow-path`` / :func:`twin3d.confine.allow_paths`): a spec cannot write
+        elsewhere. Inside a build the file goes to a temporary that is renamed only when
+        the whole build (and the command around it) succeeds; a failing spec leaves
+        nothing written.
         """
+        from .confine import check_reference
+        from .errors import ConfinementError
+
         p = self.resolve(relative, must_exist=False, at=at)
+        try:
+            check_reference(str(p), referrer=self.spec_file or Path(self.base_dir) / "<spec>",
+                            what="output", base=self.base_dir)
+        except ConfinementError as exc:
+            raise self.error(f"output {str(relative)!r} would be written outside the spec's folder "
+                             f"{self.base_dir}; write it there or allow its folder with --allow-path",
+                             at=at, cls=ConfinementError) from exc
         return self.outputs.path(p) if self.outputs is not None else p
 
     @property
@@ -234,6 +253,7 @@ BUILTIN_SECTIONS: dict[str, tuple[str, int, Scope]] = {
     "thermal": ("twin3d.predictors.thermal.section:SECTION", 20, "scene"),
     "anatomy": ("twin3d.anatomy.section:SECTION", 30, "scene"),
     "segmentation": ("twin3d.predictors.segmentation.section:SECTION", 40, "scene"),
+    "ablation": ("twin3d.predictors.ablation.section:SECTION", 50, "scene"),
 }
 
 for _key, (_target, _order, _scope) in BUILTIN_SECTIONS.items():

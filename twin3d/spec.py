@@ -14,6 +14,7 @@ location. Unknown keys are errors. See ``scenes/factory_line.yaml`` for an examp
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -21,8 +22,8 @@ import numpy as np
 from pydantic import Field as PField, PrivateAttr, field_validator, model_validator
 
 from .errors import InputError, MissingFileError, SpecError, Twin3DError
-from .sections import SectionContext, SpecSection, get_section, section_keys
-from .spectypes import Color, Opacity, Scale, Strict, Units, Vec3
+from .sections import SECTION_COUNTS, SectionContext, SpecSection, get_section, section_keys
+from .spectypes import Color, Opacity, Scale, Strict, Units, Vec3, check_finite
 from .yamlspec import YamlDocument, read_yaml
 
 __all__ = ["SceneSpec", "AssetSpec", "load_spec", "build_scene", "spec_from_dict", "load_scene", "SCENE_EXTENSIONS"]
@@ -117,22 +118,48 @@ class AssetSpec(_WithSections):
             raise ValueError(f"unknown equipment kind {v!r}; valid: {', '.join(sorted(EQUIPMENT))}")
         return v
 
+    @field_validator("params")
+    @classmethod
+    def _params(cls, v, info):
+        kind = info.data.get("kind")
+        if kind is None or not v:
+            return v  # 'params' without 'kind' is refused below
+        return _equipment_params(kind, v)
+
     @model_validator(mode="after")
     def _geometry(self):
         if (self.kind is None) == (self.mesh is None):
             raise ValueError("give exactly one of 'kind' (procedural equipment) or 'mesh' (a mesh file)")
         if self.mesh is not None and self.params:
             raise ValueError("'params' only applies to procedural equipment ('kind')")
-        if self.kind is not None:
-            import inspect
-
-            from .equipment import EQUIPMENT
-
-            valid = inspect.signature(EQUIPMENT[self.kind]).parameters
-            bad = sorted(set(self.params) - set(valid))
-            if bad:
-                raise ValueError(f"unknown params {bad} for kind {self.kind!r}; valid: {sorted(valid)}")
         return self
+
+
+def _equipment_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` checked against the equipment function's signature: known names, each value
+    of the annotated type (``length: long`` is refused as not a number)."""
+    import inspect
+
+    from pydantic import TypeAdapter, ValidationError
+
+    from .equipment import EQUIPMENT
+
+    valid = inspect.signature(EQUIPMENT[kind], eval_str=True).parameters
+    bad = sorted(set(params) - set(valid))
+    if bad:
+        raise ValueError(f"unknown params {bad} for kind {kind!r}; valid: {sorted(valid)}")
+    out = {}
+    for name, value in params.items():
+        annotation = valid[name].annotation
+        if annotation is inspect.Parameter.empty:
+            out[name] = value
+            continue
+        try:
+            out[name] = TypeAdapter(annotation).validate_python(value)
+        except ValidationError as exc:
+            msg = exc.errors(include_url=False)[0]["msg"]
+            raise ValueError(f"{name}: {msg} (got {value!r}); default: {valid[name].default!r}") from None
+    return out
 
 
 class AppearanceSpec(Strict):
@@ -203,6 +230,7 @@ def spec_from_document(doc: YamlDocument) -> SceneSpec:
     data = doc.data
     if not isinstance(data, dict):
         raise SpecError(f"{doc.source}: a scene spec must be a mapping with at least 'assets', got {type(data).__name__}")
+    check_finite(doc)
     core, scene_sections = _split_sections(data, SceneSpec, "scene", doc, ())
     assets_raw = core.get("assets")
     asset_sections: list[dict] = []
@@ -244,7 +272,8 @@ def load_spec(path: str | Path) -> SceneSpec:
 
 # --------------------------------------------------------------------------- building
 def _asset_from_spec(a: AssetSpec, name: str, translate_offset: np.ndarray, base_dir: Path, scene_units: str,
-                     doc: YamlDocument, index: int):
+                     doc: YamlDocument, index: int, meshes: dict | None = None):
+    """One asset (one copy of a ``repeat``); ``meshes`` keeps an entry's mesh file read once for all its copies."""
     from .scene import UNITS, Asset, Material, Transform
 
     tr = a.transform
@@ -262,14 +291,18 @@ def _asset_from_spec(a: AssetSpec, name: str, translate_offset: np.ndarray, base
         mesh_path = Path(a.mesh).expanduser()
         if not mesh_path.is_absolute():
             mesh_path = base_dir / mesh_path
-        try:
-            mesh = read_mesh(mesh_path)
-        except MissingFileError as exc:
-            raise _located_missing(doc, ("assets", index, "mesh"), exc) from None
-        except Twin3DError as exc:
-            raise doc.error(("assets", index, "mesh"), str(exc)) from None
-        if a.mesh_units and a.mesh_units != scene_units:
-            mesh = mesh.scale(UNITS[a.mesh_units] / UNITS[scene_units], inplace=False)
+        mesh = meshes.get(index) if meshes is not None else None
+        if mesh is None:
+            try:
+                mesh = read_mesh(mesh_path)
+            except MissingFileError as exc:
+                raise _located_missing(doc, ("assets", index, "mesh"), exc) from None
+            except Twin3DError as exc:
+                raise doc.error(("assets", index, "mesh"), str(exc), cls=_located_class(exc)) from None
+            if a.mesh_units and a.mesh_units != scene_units:
+                mesh = mesh.scale(UNITS[a.mesh_units] / UNITS[scene_units], inplace=False)
+            if meshes is not None:
+                meshes[index] = mesh  # the copies of a repeat share it, as repeated equipment does
         asset = Asset(name, mesh=mesh, transform=tr, asset_type="mesh",
                       material=Material(name=mesh_path.stem, base_color=a.color or (0.7, 0.7, 0.7)),
                       metadata={"source_file": str(mesh_path)})
@@ -279,6 +312,31 @@ def _asset_from_spec(a: AssetSpec, name: str, translate_offset: np.ndarray, base
         asset.semantic_label = a.label
     asset.metadata.update(a.metadata)
     return asset
+
+
+def _located_class(exc: Twin3DError) -> type:
+    """The class a located copy of ``exc`` keeps: budget and confinement errors stay what they are."""
+    from .errors import BudgetError, ConfinementError
+
+    return type(exc) if isinstance(exc, (BudgetError, ConfinementError)) else SpecError
+
+
+def _check_asset_count(spec: SceneSpec, doc: YamlDocument) -> None:
+    """Refuse, before building anything, a spec whose entries and ``repeat`` copies add up to
+    more assets than the ``assets`` count limit (:mod:`twin3d.budgets`)."""
+    from .budgets import check_count, count_limit
+
+    limit = count_limit("assets")
+    total = 0
+    for i, a in enumerate(spec.assets):
+        total += a.repeat.count if a.repeat else 1
+        if total > limit:
+            total_all = sum(e.repeat.count if e.repeat else 1 for e in spec.assets)
+            loc = ("assets", i, "repeat", "count") if a.repeat else ("assets", i)
+            n = len(spec.assets)
+            detail = (f"{total_all:,} repeat copies of {a.name!r}" if n == 1 and a.repeat else
+                      f"{n:,} asset entries, repeat copies included")
+            check_count("assets", total_all, doc.where(loc), detail=detail)
 
 
 def _located_missing(doc: YamlDocument, loc: tuple, exc: MissingFileError) -> MissingFileError:
@@ -324,6 +382,7 @@ def build_scene(spec: SceneSpec | str | Path, *, base_dir: str | Path | None = N
         spec = load_spec(spec)
     doc = _document(spec, base_dir)
     base = doc.base_dir
+    _check_asset_count(spec, doc)
     scene = Scene(name=spec.name, units=spec.units, up_axis=spec.up_axis, fps=spec.fps)
     if spec.floor is not None:
         scene.metadata["floor"] = spec.floor
@@ -333,6 +392,7 @@ def build_scene(spec: SceneSpec | str | Path, *, base_dir: str | Path | None = N
         scene.metadata["color_by"] = spec.color_by
     plan: list[tuple[int, int, str, Any, SectionContext]] = []
     shared: dict = {}
+    meshes: dict[int, Any] = {}
     for i, a in enumerate(spec.assets):
         parent = scene.root
         if a.group:
@@ -343,7 +403,7 @@ def build_scene(spec: SceneSpec | str | Path, *, base_dir: str | Path | None = N
         offset = np.asarray(a.repeat.offset if a.repeat else (0.0, 0.0, 0.0), dtype=float)
         for k in range(count):
             name = a.name if count == 1 else f"{a.name}_{k + 1:0{width}d}"
-            asset = _asset_from_spec(a, name, offset * k, base, spec.units, doc, i)
+            asset = _asset_from_spec(a, name, offset * k, base, spec.units, doc, i, meshes)
             try:
                 parent.add(asset)
             except InputError as exc:
@@ -357,6 +417,9 @@ def build_scene(spec: SceneSpec | str | Path, *, base_dir: str | Path | None = N
         ctx = SectionContext(doc.path, base, (key,), doc, shared=shared, outputs=outputs)
         plan.append((get_section(key).order, len(plan), key, value, ctx))
     scene.metadata["spec_sections"] = sorted(spec.sections) + sorted({k for a in spec.assets for k in a.sections})
+    # how often each section runs in this build, so a section can size the whole build's work
+    # before its first run (e.g. sensors: assets with sensors x timeline steps)
+    shared[SECTION_COUNTS] = Counter(p[2] for p in plan)
     if sections:
         for _, _, key, value, ctx in sorted(plan, key=lambda p: (p[0], p[1])):
             get_section(key).run(scene, value, ctx)
@@ -383,20 +446,36 @@ def _apply_appearance(scene, spec: SceneSpec, doc: YamlDocument) -> None:
 
 
 # --------------------------------------------------------------------------- any scene file
-def load_scene(path: str | Path, *, sections: bool = True, outputs=None):
+def load_scene(path: str | Path, *, sections: bool = True, outputs=None, allow_missing: bool = False):
     """A :class:`~twin3d.scene.Scene` from a scene spec (YAML; its sections are applied) or a USD file.
 
-    ``sections=False`` builds a spec's geometry without running its sections; ``outputs``
-    as in :func:`build_scene`.
+    ``sections=False`` builds a spec's geometry without running its sections. Files a
+    spec's sections write (``segmentation.labelmap_out``) go to ``outputs`` (an
+    :class:`~twin3d._util.OutputSet` the caller commits, as ``twin3d build`` does); by
+    default they are not written at all: loading a scene to look at, render or export
+    it writes nothing else. ``allow_missing``: USD files (the file itself, or meshes a
+    spec names) are read even when sublayers, references or payloads are missing
+    (:func:`twin3d.usd.read_usd`).
     """
     from .errors import UnsupportedFormatError
+
+    if allow_missing:
+        from .usd.diagnostics import allow_missing_layers
+
+        with allow_missing_layers():
+            return load_scene(path, sections=sections, outputs=outputs)
 
     path = Path(path)
     ext = path.suffix.lower()
     if not path.exists():
         raise MissingFileError(path, what="scene file")
     if ext in SCENE_EXTENSIONS:
-        return build_scene(path, sections=sections, outputs=outputs)
+        if outputs is not None:
+            return build_scene(path, sections=sections, outputs=outputs)
+        from ._util import OutputSet
+
+        with OutputSet(dry_run=True) as dropped:
+            return build_scene(path, sections=sections, outputs=dropped)
     from .io import USD_EXTENSIONS as USD_READ_EXTENSIONS
 
     if ext in USD_READ_EXTENSIONS:

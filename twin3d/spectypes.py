@@ -7,11 +7,15 @@ One definition each, so a colour, a camera or a frame selection is checked the s
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+if TYPE_CHECKING:  # pragma: no cover
+    from .yamlspec import YamlDocument
+
 __all__ = [
+    "check_finite",
     "Strict",
     "Vec3",
     "Color",
@@ -21,14 +25,16 @@ __all__ = [
     "Cameras",
     "FrameCount",
     "Frames",
+    "MAX_FRAMES",
     "Opacity",
 ]
 
 
 class Strict(BaseModel):
-    """Base of every YAML model: unknown keys are errors."""
+    """Base of every YAML model: unknown keys are errors, and so are NaN and infinite numbers
+    (also when written as text that converts to one, such as ``"1e999"``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 def _finite3(v: tuple[float, float, float]) -> tuple[float, float, float]:
@@ -88,10 +94,15 @@ Cameras = Annotated[list[Camera], AfterValidator(_cameras)]
 Opacity = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
+#: Most frames one video or frame selection may ask for (``{count: N}``, ``--frames N``):
+#: at tens of milliseconds a frame, already about an hour of rendering.
+MAX_FRAMES = 100_000
+
+
 class FrameCount(Strict):
     """``count`` frames sampled evenly over the timeline (first and last included)."""
 
-    count: int = Field(ge=1, le=100_000)
+    count: int = Field(ge=1, le=MAX_FRAMES)
 
 
 def _frames(v: Any) -> Any:
@@ -105,3 +116,31 @@ def _frames(v: Any) -> Any:
 
 #: Which frames of a timeline: ``all``, ``last``, a list of indices, or ``{count: N}``.
 Frames = Annotated[Union[Literal["all", "last"], list[int], FrameCount], BeforeValidator(_frames)]
+
+
+def check_finite(doc: "YamlDocument", *, at: tuple = (), what: str = "scene spec") -> None:
+    """Refuse any NaN or infinite number in a YAML document (``.nan``, ``.inf``, ``1e999``).
+
+    No field of a scene spec or render job means anything with a non-finite value, and
+    some would pass their range checks (``.inf`` is "greater than 0") or end up in a
+    written file, so every number is checked once, before validation. The error names
+    the file, the line and the field: ``spec.yaml:5: assets[0].repeat.offset[0]: .nan is
+    not a finite number; ...``.
+    """
+    from .errors import SpecError
+
+    def walk(node: Any, loc: tuple, depth: int) -> None:
+        if isinstance(node, float) and not math.isfinite(node):
+            text = ".nan" if node != node else (".inf" if node > 0 else "-.inf")
+            raise doc.error(loc, f"{text} is not a finite number; every number in a {what} must be finite",
+                            cls=SpecError)
+        if depth > 100:
+            return
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, loc + (k,), depth + 1)
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, loc + (i,), depth + 1)
+
+    walk(doc.data, tuple(at), 0)

@@ -350,7 +350,9 @@ def parse_yaml(text: str, *, source: str = "<yaml>"):
         try:
             root = loader.get_single_node()
         except RecursionError:
-            raise SpecError(f"{source}: invalid YAML: nested more than {MAX_YAML_DEPTH} levels deep") from None
+            mark = loader.get_mark()  # where the reader stopped: inside the too-deep part
+            raise SpecError(f"{source}:{mark.line + 1}: invalid YAML: nested more than {MAX_YAML_DEPTH} "
+                            "levels deep") from None
         if root is None:
             return None
         _check_nodes(root, source)

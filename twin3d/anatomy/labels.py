@@ -31,7 +31,11 @@ __all__ = [
     "totalsegmentator_table",
     "conventional_color",
     "TABLE_NAMES",
+    "MAX_LABEL_ID",
 ]
+
+#: The largest label id: label maps hold unsigned 32-bit integers.
+MAX_LABEL_ID = 2**32 - 1
 
 # =========================================================================== colours
 def _rgb(r: int, g: int, b: int) -> tuple[float, float, float]:
@@ -196,6 +200,9 @@ class LabelTable(Mapping[int, LabelInfo]):
                 raise InputError(f"{where}: key {key!r} is not an integer label id") from None
             if ident < 0:
                 raise InputError(f"{where}: label id {ident} is negative; ids are integers >= 1 (0 is background)")
+            if ident > MAX_LABEL_ID:
+                raise InputError(f"{where}: label id {ident} is above {MAX_LABEL_ID}, the largest id a label map "
+                                 "holds (32-bit unsigned)")
             if ident == 0:
                 continue  # background
             items[ident] = self._entry(ident, value, f"{where}, label {ident}")

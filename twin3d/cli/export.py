@@ -25,6 +25,9 @@ def export(
                                            "material (default: the scene's)."),
     units: Optional[str] = typer.Option(None, "--units", help="OBJ/PLY/STL length unit (default m; e.g. mm for "
                                         "slicers)."),
+    allow_missing: bool = typer.Option(
+        False, "--allow-missing", help="USD inputs: read them even when sublayers, references or payloads are "
+                                       "missing (their geometry is left out; one warning per kind)."),
 ):
     """Export a scene to another format, chosen by the extension of --out."""
     from ..io.writers import write_scene, writer_for
@@ -32,7 +35,7 @@ def export(
 
     writer_for(out)  # an unwritable extension fails before the scene is built
     t0 = time.perf_counter()
-    loaded = load_scene(scene)
+    loaded = load_scene(scene, allow_missing=allow_missing)
     files = write_scene(loaded, out, frame=frame, split=split, color_by=color_by, units=units)
     for f in files:
         typer.echo(f"wrote {f}")

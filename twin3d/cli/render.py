@@ -24,24 +24,31 @@ def render(
     turntable: bool = typer.Option(False, help="Video: orbit the camera once around the scene."),
     fps: Optional[float] = typer.Option(None, help="Video frames per second (default: the scene's fps)."),
     label_top: int = typer.Option(0, "--label-top", help="Label the N assets with the highest value of the color field."),
+    allow_missing: bool = typer.Option(
+        False, "--allow-missing", help="USD inputs: read them even when sublayers, references or payloads are "
+                                       "missing (their geometry is left out; one warning per kind)."),
 ):
     """Render a scene to a PNG image, a video (.mp4/.gif) or a folder of PNG frames."""
+    from ..errors import InputError
     from ..render import parse_size
     from ..spec import load_scene
+    from ..spectypes import MAX_FRAMES
 
     w_h = parse_size(size)
+    if frames is not None and not 1 <= frames <= MAX_FRAMES:  # before the (possibly slow) scene build
+        raise InputError(f"--frames {frames}: a video has 1 to {MAX_FRAMES:,} frames")
     ext = out.suffix.lower()
     if ext == ".png":
         if frames is not None or all_frames or turntable:
             fail("--frames/--all-frames/--turntable need a video output (.mp4, .gif) or a folder")
-        scene = load_scene(source)
+        scene = load_scene(source, allow_missing=allow_missing)
         from ..render import render_png
 
         render_png(scene, out, camera=camera, size=w_h, color_by=color_by, frame=frame, label_top=label_top)
         typer.echo(f"wrote {out}")
         return
     if ext in (".mp4", ".gif") or ext == "":
-        scene = load_scene(source)
+        scene = load_scene(source, allow_missing=allow_missing)
         from ..render.animate import render_animation
 
         written = render_animation(scene, out, frames=frames, all_frames=all_frames, turntable=turntable, fps=fps,
@@ -63,6 +70,9 @@ def view(
     screenshot: Optional[Path] = typer.Option(None, "--screenshot",
                                               help="Open the window, save this PNG and close (no interaction)."),
     instancing: str = typer.Option("auto", help="auto | always | never: GPU instancing of repeated equipment."),
+    allow_missing: bool = typer.Option(
+        False, "--allow-missing", help="USD inputs: read them even when sublayers, references or payloads are "
+                                       "missing (their geometry is left out; one warning per kind)."),
 ):
     """Open the interactive viewer: click assets, play the timeline, switch color modes, toggle groups.
 
@@ -80,7 +90,7 @@ def view(
         # fail before the (possibly slow) scene build
         raise Twin3DError("no display to open the viewer window: DISPLAY is not set (on a headless machine run "
                           "'xvfb-run twin3d view ...', or render files with 'twin3d render')")
-    scene = load_scene(source)
+    scene = load_scene(source, allow_missing=allow_missing)
     viewer = Viewer(scene, size=w_h, color_by=color_by, camera=camera, fps=fps, screenshot_dir=screenshot_dir,
                     instancing=instancing)
     if screenshot is not None:

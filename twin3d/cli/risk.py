@@ -81,6 +81,8 @@ def train(
     _check_suffix(out, (".skops",), "--out")
     if report is not None:
         _check_suffix(report, (".json",), "--report")
+    if not 0 <= seed < 2**32:
+        raise InputError(f"--seed must be an integer in [0, 2**32 - 1], got {seed}")
     t0 = time.perf_counter()
     table = read_sensor_csv(data, columns=_parse_mapping(column))
     X, y, target_name = training_table(table, target=target, features=_parse_list(features))
@@ -175,6 +177,8 @@ def simulate(
     from .._util import atomic_path
 
     _check_suffix(out, (".csv",), "--out")
+    if seed < 0:
+        raise InputError(f"--seed must be an integer >= 0, got {seed}")
     table = simulate_ai4i(machines, steps, seed=seed, step_seconds=step_seconds)
     csv = to_ai4i_schema(table).rename(columns={"time": "time [s]"})
     with atomic_path(out) as tmp:

@@ -19,6 +19,9 @@ def build(
     instancing: str = typer.Option(
         "auto", help="auto (shared geometry stored once; colours and fields on each asset's mesh; native instances "
                      "only where appearance is shared) | always (native instances) | never (a full mesh per asset)."),
+    allow_missing: bool = typer.Option(
+        False, "--allow-missing", help="USD inputs: read them even when sublayers, references or payloads are "
+                                       "missing (their geometry is left out; one warning per kind)."),
 ):
     """Build a scene spec (running its predictors) and write a USD stage.
 
@@ -35,7 +38,7 @@ def build(
         fail(f"{spec}: expected a scene spec ({', '.join(SCENE_EXTENSIONS)})")
     t0 = time.perf_counter()
     with OutputSet() as outputs:
-        scene = load_scene(spec, outputs=outputs)
+        scene = load_scene(spec, outputs=outputs, allow_missing=allow_missing)
         write_usd(scene, outputs.path(out), instancing=instancing)
     n = len(scene.assets())
     typer.echo(f"wrote {out} ({n} assets, {scene.n_frames} frame(s)) in {time.perf_counter() - t0:.1f} s")
@@ -45,6 +48,9 @@ def info(
     file: Path = typer.Argument(..., help="Scene spec (YAML) or USD file."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     run: bool = typer.Option(False, "--run", help="Spec: also run its sections (sensors, predictors) to show their fields."),
+    allow_missing: bool = typer.Option(
+        False, "--allow-missing", help="USD inputs: read them even when sublayers, references or payloads are "
+                                       "missing (their geometry is left out; one warning per kind)."),
 ):
     """Show a scene's assets, fields, units and time range.
 
@@ -53,7 +59,7 @@ def info(
     """
     from ..spec import load_scene
 
-    scene = load_scene(file, sections=run)
+    scene = load_scene(file, sections=run, allow_missing=allow_missing)  # files a section would write are dropped
     summary = scene.summary()
     pending = [] if run else list(scene.metadata.get("spec_sections", []))
     if pending:

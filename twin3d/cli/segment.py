@@ -85,7 +85,7 @@ def run(
     # the reference is checked before anything is written: a mismatch leaves no output
     scores = dice_scores(labelmap, ref, seg_model.labels_) if ref is not None else None
     write_nifti(labelmap, out)
-    found = [int(i) for i in np.flatnonzero(np.bincount(labelmap.array.ravel())) if i != 0]
+    found = [int(i) for i in np.unique(labelmap.array) if i != 0]
     typer.echo(
         f"wrote {out} ({'x'.join(map(str, labelmap.array.shape))} voxels) in {seconds:.1f} s; "
         f"labels: {', '.join(seg_model.labels_.get(i, str(i)) for i in found) or 'none'}"
@@ -162,6 +162,8 @@ def train(
     from ..errors import InputError
     from ..predictors.segmentation import SegmentationModel, model_paths, save_model, train_phantom_model
 
+    if seed < 0:
+        raise InputError(f"--seed must be an integer >= 0, got {seed}")
     out_path = Path(out)
     if phantom is not None and (out_path.is_dir() or out.endswith(("/", os.sep))):
         out_path = out_path / "phantom_unet.pt"

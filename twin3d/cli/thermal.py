@@ -38,10 +38,19 @@ def _load_problem(spec: str):
     if not path.is_file():
         raise MissingFileError(path, f"--problem: {path}: no such problem file (JSON/YAML)", what="problem file")
     if path.suffix.lower() == ".json":
+        from ..yamlspec import MAX_YAML_BYTES
+
+        if path.stat().st_size > MAX_YAML_BYTES:
+            raise InputError(f"{path}: {path.stat().st_size:,} bytes is too large for a problem file "
+                             f"(at most {MAX_YAML_BYTES // 2**20} MiB)")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8-sig"))
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}: a problem file must be UTF-8 text (byte {exc.start} is not)") from None
+        except RecursionError:
+            raise InputError(f"{path}: the JSON is nested too deeply for a problem file") from None
     else:
         from ..yamlspec import read_yaml
 
@@ -69,6 +78,8 @@ def train(
     from ..predictors.thermal.backend import get_backend
     from ..predictors.thermal.pinn import ThermalPINN
 
+    if seed < 0:
+        raise InputError(f"--seed must be an integer >= 0, got {seed}")
     prob = _load_problem(problem)
     be = get_backend(backend)
     if out.suffix == "":
@@ -93,34 +104,87 @@ def train(
 
 
 def _read_points(path: Path) -> np.ndarray:
+    """A points table from ``.npy`` (numeric, 1-D or 2-D) or ``.csv``/``.txt`` (comma-separated
+    numbers, an optional header row, ``#`` comments); every problem is one line naming the file
+    (and, for text, the line)."""
     ext = path.suffix.lower()
     if not path.is_file():
         raise MissingFileError(path, f"--points: {path}: no such points file", what="points file")
     if ext == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except ValueError as exc:
-            raise InputError(f"{path}: not a numeric .npy array ({exc})") from None
+        arr = _read_npy_points(path)
     elif ext in (".csv", ".txt"):
-        lines = [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-        if not lines:
-            raise InputError(f"{path}: no points")
-        try:
-            float(lines[0].split(",")[0])
-        except ValueError:
-            lines = lines[1:]  # header row
-        try:
-            arr = np.array([[float(v) for v in ln.split(",")] for ln in lines], dtype=np.float64)
-        except ValueError as exc:
-            raise InputError(f"{path}: every row must be comma-separated numbers ({exc})") from None
+        arr = _read_csv_points(path)
     else:
         raise UnsupportedFormatError(f"{path}: points must be a .csv or .npy file")
-    arr = np.asarray(arr, dtype=np.float64)
     if arr.ndim == 1:
         arr = arr[:, None]
-    if arr.ndim != 2 or arr.shape[0] == 0:
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise InputError(f"{path}: expected a table of points (rows) x coordinates (columns), got shape {arr.shape}")
     return arr
+
+
+def _read_npy_points(path: Path) -> np.ndarray:
+    from ..budgets import check_memory
+
+    with open(path, "rb") as fh:
+        if fh.read(6) != b"\x93NUMPY":
+            raise InputError(f"{path}: not a .npy array file (it does not start with the .npy signature)")
+    try:  # mapped, not read: the header's shape is checked before anything is allocated
+        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "pickle" in text:
+            text = "it holds Python objects, not numbers"
+        elif "mmap length" in text:
+            text = "the file is shorter than the shape its header declares: truncated or corrupt"
+        raise InputError(f"{path}: not a readable numeric .npy array ({text})") from None
+    if not isinstance(mapped, np.ndarray) or mapped.dtype.kind not in "biuf":
+        raise InputError(f"{path}: a points array must hold numbers, this one holds {getattr(mapped, 'dtype', '?')}")
+    check_memory(float(mapped.size) * 8, f"reading {path}",
+                 detail=f"shape {mapped.shape} of {mapped.dtype}, read as float64")
+    return np.array(mapped, dtype=np.float64)
+
+
+def _read_csv_points(path: Path) -> np.ndarray:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: a points file must be UTF-8 text (byte {exc.start} is not)") from None
+    rows: list[list[float]] = []
+    width = None
+    header_done = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        cells = [c.strip() for c in line.split(",")]
+        try:
+            values = [float(c) for c in cells]
+        except ValueError:
+            if not header_done and not rows:
+                header_done = True  # a header row: x,y,z[,t]
+                continue
+            bad = next(c for c in cells if not _is_number(c))
+            raise InputError(f"{path}:{number}: {bad[:40]!r} is not a number; every row must be "
+                             "comma-separated numbers") from None
+        header_done = True
+        if width is None:
+            width = len(values)
+        elif len(values) != width:
+            raise InputError(f"{path}:{number}: {len(values)} value(s), but the first row has {width}; "
+                             "every row needs the same columns")
+        rows.append(values)
+    if not rows:
+        raise InputError(f"{path}: no points")
+    return np.asarray(rows, dtype=np.float64)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def evaluate(
@@ -156,6 +220,12 @@ def evaluate(
                 tlist = [float(v) for v in times.split(",") if v.strip()]
             except ValueError:
                 raise InputError(f"--times {times!r}: expected comma-separated numbers") from None
+        from ..budgets import check_memory
+
+        rows = float(arr.shape[0]) * len(tlist)
+        check_memory(rows * (dims + 2) * 8 * 3, "evaluating the thermal model",
+                     detail=f"{arr.shape[0]:,} points x {len(tlist):,} --times, {dims + 2} float64 columns, "
+                            "about 3 copies")
         pts = np.tile(arr, (len(tlist), 1))
         t = np.repeat(np.asarray(tlist, dtype=np.float64), arr.shape[0])
     else:

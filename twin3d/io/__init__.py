@@ -8,17 +8,27 @@ Register a reader for a new extension with the decorator::
 Third-party packages can add readers through the ``twin3d.readers`` entry-point
 group (name = extension, value = ``module:function``); they are loaded lazily the
 first time an unknown extension is asked for.
+
+The built-in readers trust nothing in a file (see ``docs/security.md``): STL
+(:mod:`twin3d.io.stl`), PLY (:mod:`twin3d.io.ply`), OBJ (:mod:`twin3d.io.obj`) and
+glTF/GLB (:mod:`twin3d.io.gltfread`) are parsed in NumPy with every count checked
+against the file's size and the memory budget before anything is allocated; VTK's own
+formats (``.vtk``, ``.vtp``) are read by VTK in a child process
+(:mod:`twin3d.io.vtkfiles`), so a reader crash is an error, not the end of the process.
 """
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import pyvista as pv
 
-from ..errors import InputError, MissingFileError, UnsupportedFormatError
+from ..errors import BudgetError, InputError, MissingFileError, Twin3DError, UnsupportedFormatError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyvista as pv
 
 __all__ = ["register_reader", "read_mesh", "supported_extensions", "READERS", "USD_EXTENSIONS"]
 
@@ -83,46 +93,62 @@ def read_mesh(path: str | Path) -> pv.PolyData:
         raise InputError(f"{path}: is a folder, expected a mesh file")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: the file is empty")
-    mesh = READERS[ext](path)
+    try:
+        mesh = READERS[ext](path)
+    except (Twin3DError, OSError):
+        raise
+    except MemoryError:
+        raise BudgetError(f"{path}: ran out of memory reading the file; lower the budget with --max-memory "
+                          f"or TWIN3D_MAX_MEMORY to have such files refused up front") from None
+    except (ValueError, TypeError, IndexError, KeyError, OverflowError, UnicodeError, RecursionError,
+            struct.error) as exc:  # a parser's own error on a malformed file: one clear line
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        raise InputError(f"{path}: cannot read the {ext} file ({detail}); the file is corrupt") from None
     if mesh is None or mesh.n_points == 0 or mesh.n_cells == 0:
         raise InputError(f"{path}: contains no surface geometry")
     if not mesh.is_all_triangles:
         mesh = mesh.triangulate()
-    if not np.all(np.isfinite(mesh.points)):
-        raise InputError(f"{path}: contains non-finite vertex coordinates")
+        if mesh.n_cells == 0:
+            raise InputError(f"{path}: contains no surface geometry (no faces)")
+    from .meshcheck import check_points
+
+    check_points(path, np.asarray(mesh.points))
     return mesh
 
 
-def _pv_read(path: Path) -> pv.PolyData:
-    import vtk
+@register_reader(".stl")
+def _read_stl(path: Path) -> pv.PolyData:
+    from .stl import read_stl
 
-    # VTK readers report problems through its output window, not exceptions: capture them
-    out = vtk.vtkStringOutputWindow()
-    prev = vtk.vtkOutputWindow.GetInstance()
-    vtk.vtkOutputWindow.SetInstance(out)
-    import warnings
-
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            data = pv.read(str(path))
-    except Exception as exc:  # pyvista raises several types for corrupt files
-        raise InputError(f"{path}: cannot read mesh ({exc})") from None
-    finally:
-        vtk.vtkOutputWindow.SetInstance(prev)
-    failed = "ERROR" in out.GetOutput() or any("error" in str(w.message).lower() for w in caught)
-    if failed and (data is None or data.n_points == 0 or data.n_cells == 0):
-        raise InputError(f"{path}: cannot read mesh: the file is corrupt or not a {path.suffix} file")
-    if isinstance(data, pv.MultiBlock):
-        data = data.combine(merge_points=False) if data.n_blocks else None
-        if data is None:
-            raise InputError(f"{path}: contains no geometry")
-    if not isinstance(data, pv.PolyData):
-        data = data.extract_surface(algorithm="dataset_surface")
-    return data
+    return read_stl(path)
 
 
-register_reader(".stl", ".obj", ".ply", ".vtk", ".vtp", ".gltf", ".glb")(_pv_read)
+@register_reader(".ply")
+def _read_ply(path: Path) -> pv.PolyData:
+    from .ply import read_ply
+
+    return read_ply(path)
+
+
+@register_reader(".obj")
+def _read_obj(path: Path) -> pv.PolyData:
+    from .obj import read_obj
+
+    return read_obj(path)
+
+
+@register_reader(".gltf", ".glb")
+def _read_gltf(path: Path) -> pv.PolyData:
+    from .gltfread import read_gltf
+
+    return read_gltf(path)
+
+
+@register_reader(".vtk", ".vtp")
+def _read_vtk(path: Path) -> pv.PolyData:
+    from .vtkfiles import read_vtk_file
+
+    return read_vtk_file(path)
 
 
 @register_reader(".usd", ".usda", ".usdc", ".usdz")
@@ -136,7 +162,11 @@ def _read_usd_mesh(path: Path) -> pv.PolyData:
             pieces.append(a.mesh.transform(scene.world_matrix(p), inplace=False))
     if not pieces:
         raise InputError(f"{path}: the USD stage has no meshes")
-    return pieces[0] if len(pieces) == 1 else pv.merge(pieces, merge_points=False)
+    if len(pieces) == 1:
+        return pieces[0]
+    import pyvista as pv
+
+    return pv.merge(pieces, merge_points=False)
 
 
 #: Extensions of USD files (a whole stage: :func:`twin3d.usd.read_usd`; one merged mesh: :func:`read_mesh`).

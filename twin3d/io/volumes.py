@@ -340,15 +340,16 @@ def _read_nifti(path: Path) -> Volume:
     try:
         img = nib.load(str(path))
     except (ImageFileError, EOFError, zlib.error, OSError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable NIfTI file ({type(exc).__name__}: {exc})") from exc
+        raise InputError(f"{path}: not a readable NIfTI file ({type(exc).__name__}: {' '.join(str(exc).split())})") from exc
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
         raise UnsupportedFormatError(f"{path}: expected a NIfTI-1/2 image, got {type(img).__name__}")
+    _check_nifti_size(path, img)
     try:
         data = np.asarray(img.dataobj)
     except (EOFError, zlib.error, OSError, ValueError) as exc:
         raise InputError(
             f"{path}: the voxel data cannot be read — the file is truncated or corrupt "
-            f"({type(exc).__name__}: {exc})"
+            f"({type(exc).__name__}: {' '.join(str(exc).split())})"
         ) from exc
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
@@ -360,6 +361,38 @@ def _read_nifti(path: Path) -> Volume:
     # nibabel's best affine: sform if set, else qform, else a diagonal from the voxel sizes.
     affine = np.asarray(img.affine, dtype=np.float64)
     return Volume(data, affine, "RAS")
+
+
+def _check_nifti_size(path: Path, img: Any) -> None:
+    """Check the voxel count the header declares before any voxel is read.
+
+    An uncompressed file shorter than its header says is refused as truncated; any file
+    whose voxels (on-disk dtype, plus float64 when the header scales them) would not
+    fit the memory budget is refused with :class:`~twin3d.errors.BudgetError` — a
+    header of a few hundred bytes can claim 3000^3 voxels.
+    """
+    from ..budgets import check_memory
+
+    header = img.header
+    shape = tuple(int(v) for v in header.get_data_shape())
+    if any(v < 0 for v in shape):
+        raise InputError(f"{path}: the header declares a negative dimension {shape}")
+    count = float(np.prod(shape, dtype=np.float64)) if shape else 0.0
+    dtype = np.dtype(header.get_data_dtype())
+    # nibabel moves the header's scl_slope/scl_inter to the array proxy when it loads a file
+    slope, inter = getattr(img.dataobj, "slope", 1.0), getattr(img.dataobj, "inter", 0.0)
+    scaled = bool(np.any(np.asarray(slope) != 1.0) or np.any(np.asarray(inter) != 0.0))
+    on_disk = count * dtype.itemsize
+    if not path.name.lower().endswith(".gz"):
+        available = path.stat().st_size - int(header.get_data_offset())
+        if on_disk > available:
+            raise InputError(
+                f"{path}: the header declares {'x'.join(map(str, shape))} voxels of {dtype} ({on_disk:,.0f} bytes) "
+                f"but the file holds {max(available, 0):,} bytes of voxel data: truncated or corrupt"
+            )
+    check_memory(on_disk + (count * 8 if scaled else 0), f"reading {path}",
+                 detail=f"its header declares {'x'.join(map(str, shape))} voxels of {dtype}"
+                        + (", scaled to float64" if scaled else ""))
 
 
 # --------------------------------------------------------------------------- DICOM
@@ -380,7 +413,11 @@ def _read_dicom_series(folder: Path, *, series_uid: str | None = None) -> Volume
     import pydicom
     from pydicom.errors import InvalidDicomError
 
+    from ..confine import check_reference
+
     files = sorted(f for f in folder.iterdir() if f.is_file() and not f.name.startswith(".") and f.name.upper() != "DICOMDIR")
+    for f in files:  # a slice that is a link to a file elsewhere is a reference outside the series
+        check_reference(f.name, referrer=folder / "DICOM series", what="DICOM file", base=folder)
     headers: list[tuple[Path, Any]] = []
     for f in files:
         try:
@@ -388,7 +425,7 @@ def _read_dicom_series(folder: Path, *, series_uid: str | None = None) -> Volume
         except InvalidDicomError:
             continue  # not a DICOM file (README, thumbnails, ...): ignore it
         except Exception as exc:  # pydicom raises many types on broken files
-            raise InputError(f"{f}: corrupt DICOM file ({type(exc).__name__}: {exc})") from exc
+            raise InputError(f"{f}: corrupt DICOM file ({type(exc).__name__}: {' '.join(str(exc).split())})") from exc
         headers.append((f, ds))
     if not headers:
         raise InputError(f"{folder}: no DICOM files found (a DICOM series is read from the folder holding its slices)")
@@ -485,7 +522,13 @@ def _read_dicom_series(folder: Path, *, series_uid: str | None = None) -> Volume
         thickness = ds0.get("SpacingBetweenSlices") or ds0.get("SliceThickness") or 1.0
         step_vec = normal * float(thickness)
 
-    # Pixels, rescaled slice by slice.
+    # Pixels, rescaled slice by slice: first check what the headers declare fits in memory
+    from ..budgets import check_memory
+
+    bits = int(ds0.get("BitsAllocated", 16) or 16)
+    voxels = float(rows) * float(cols) * n
+    check_memory(voxels * (max(bits, 8) / 8 * 2 + 8), f"reading the DICOM series {folder}",
+                 detail=f"{n} slices of {rows}x{cols} pixels, {bits}-bit, stacked and rescaled")
     slopes, intercepts, planes = [], [], []
     for f, _ in chosen:
         try:
@@ -493,7 +536,7 @@ def _read_dicom_series(folder: Path, *, series_uid: str | None = None) -> Volume
             px = ds.pixel_array
         except Exception as exc:
             raise InputError(
-                f"{f}: cannot decode the pixel data ({type(exc).__name__}: {exc}); the file may be truncated, "
+                f"{f}: cannot decode the pixel data ({type(exc).__name__}: {' '.join(str(exc).split())}); the file may be truncated, "
                 f"or compressed with a codec that needs an extra package (pylibjpeg or gdcm)"
             ) from exc
         if px.shape != (rows, cols):

@@ -25,6 +25,7 @@ import numpy as np
 from .._util import atomic_path, progress_bar, remove_stale_temporaries
 from ..errors import InputError, UnsupportedFormatError
 from ..scene import Scene
+from ..spectypes import MAX_FRAMES
 from .presets import format_time, parse_size
 
 __all__ = ["render_animation", "frame_indices", "VIDEO_EXTENSIONS", "FRAME_PATTERN"]
@@ -63,6 +64,9 @@ def frame_indices(n_frames: int, *, frames: int | None = None, all_frames: bool 
     if frames is not None:
         if isinstance(frames, bool) or int(frames) != frames or frames < 1:
             raise InputError(f"frames must be a positive integer, got {frames!r}")
+        if frames > MAX_FRAMES:
+            raise InputError(f"frames={frames} is more than a video may have ({MAX_FRAMES:,}); "
+                             "render fewer frames, or a folder of PNGs in several runs")
         frames = int(frames)
         if frames > n_frames and not turntable:
             raise InputError(f"frames={frames} exceeds the {n_frames} frame(s) of the scene timeline; "
@@ -72,6 +76,9 @@ def frame_indices(n_frames: int, *, frames: int | None = None, all_frames: bool 
                          "add --turntable to orbit the camera, or render a PNG")
     if frames is None:
         frames = DEFAULT_TURNTABLE_FRAMES if (n_frames <= 1 and turntable) else n_frames
+        if frames > MAX_FRAMES:
+            raise InputError(f"the scene timeline has {n_frames:,} frames, more than a video may have "
+                             f"({MAX_FRAMES:,}); give frames=N (--frames N) to sample some of them")
     if frames == 1:
         return [n_frames - 1]
     return [int(i) for i in np.rint(np.linspace(0, n_frames - 1, frames)).astype(int)]
@@ -176,6 +183,11 @@ def render_animation(scene: Scene, out: str | Path, *, frames: int | None = None
         raise InputError(f"fps must be in (0, 240], got {fps}")
     indices = frame_indices(scene.n_frames, frames=frames, all_frames=all_frames, turntable=turntable)
     n = len(indices)
+    if kind == "gif":  # Pillow keeps every frame until the file is closed
+        from ..budgets import check_memory
+
+        check_memory(float(n) * w * h * 4, f"the GIF {out.name}",
+                     detail=f"{n:,} frames of {w}x{h} pixels kept until it is written; an .mp4 or a folder streams")
 
     renderer = InstancedRenderer(scene, size=(w, h), camera=camera, color_by=color_by, label_top=label_top,
                                  instancing=instancing, anti_aliasing=anti_aliasing)

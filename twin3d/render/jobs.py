@@ -223,9 +223,9 @@ def probe_scene(path: str) -> dict:
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, Twin3DError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+    """An item's error on one line (it is printed as one ``failed: ...`` line)."""
+    text = " ".join(str(exc).split())
+    return text if isinstance(exc, Twin3DError) else f"{type(exc).__name__}: {text}"
 
 
 def render_item(task: dict) -> dict:
@@ -408,6 +408,21 @@ class JobReport:
         return not self.failures
 
 
+#: Memory one item of a job takes (its record, the manifest entry, the task sent to a worker).
+BYTES_PER_ITEM = 4096
+
+
+def _frame_count(spec: Frames, n: int) -> int:
+    """How many frames :func:`_frames_for` selects (without listing them)."""
+    if spec == "all":
+        return n
+    if spec == "last":
+        return 1
+    if isinstance(spec, FrameCount):
+        return min(spec.count, n)
+    return len(spec)
+
+
 def _frames_for(spec: Frames, n: int) -> list[int]:
     if spec == "all":
         return list(range(n))
@@ -555,7 +570,14 @@ def run_render_job(job_path: str | os.PathLike, *, executor: str = "local", work
         if probes:
             _execute(get_ex(), probe_scene, list(probes.items()), probe_done)
 
-        # 2. items
+        # 2. items (each a small record: refuse a job whose list would not fit in memory)
+        from ..budgets import check_memory
+
+        n_items = sum(len(s["cameras"]) * (1 if "error" in scene_info[s["name"]] else
+                                           _frame_count(s["frames"], scene_info[s["name"]]["n_frames"]))
+                      for s in scenes)
+        check_memory(float(n_items) * BYTES_PER_ITEM, f"{job_path}: the job's item list",
+                     detail=f"{n_items:,} scene x camera x frame items x {BYTES_PER_ITEM} B")
         seen_outputs: dict[Path, str] = {}
         for s in scenes:
             info = scene_info[s["name"]]
@@ -585,6 +607,7 @@ def run_render_job(job_path: str | os.PathLike, *, executor: str = "local", work
                         item.update(status="failed", error=info["error"])
                     items.append(item)
         _clean_stale_temp(out_dir, [it["output"] for it in items if it["output"]])
+        state["items_ready"] = True  # from here on the manifest is rewritten, even on errors
 
         # 3. resume: skip valid outputs whose recorded inputs match
         todo = []
@@ -622,7 +645,8 @@ def run_render_job(job_path: str | os.PathLike, *, executor: str = "local", work
                 _execute(get_ex(), render_item, tasks, item_done)
     finally:
         try:
-            write_manifest(final=True)
+            if state.get("items_ready"):  # a job refused before its items exist leaves the manifest as it was
+                write_manifest(final=True)
         finally:
             if state["ex"] is not None:
                 state["ex"].close()
@@ -684,13 +708,42 @@ def _finish(it: dict, res: dict, out_dir: Path) -> None:
 
 
 def _read_manifest(path: Path) -> dict:
+    """The previous run's manifest, keeping only entries of the shape this module writes.
+
+    A manifest is only a cache (what is already rendered, each scene's frame count): an
+    unreadable one, or entries of the wrong shape (a hand-edited or hostile file), are
+    ignored, so those scenes are probed and those outputs checked again.
+    """
     if not path.is_file():
         return {}
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}  # an unreadable manifest only means nothing can be trusted from it
-    return doc if isinstance(doc, dict) and doc.get("version") == MANIFEST_VERSION else {}
+    if not isinstance(doc, dict) or doc.get("version") != MANIFEST_VERSION:
+        return {}
+    items = doc.get("items")
+    scenes = doc.get("scenes")
+    return {
+        "items": [it for it in items if isinstance(it, dict) and isinstance(it.get("output"), str)]
+        if isinstance(items, list) else [],
+        "scenes": {name: info for name, info in scenes.items() if _valid_scene_info(info)}
+        if isinstance(scenes, dict) else {},
+    }
+
+
+def _valid_scene_info(info: Any) -> bool:
+    """A probed scene as :func:`run_render_job` records it: path, SHA-256, frame count and times."""
+    if not isinstance(info, dict) or not isinstance(info.get("path"), str) or not isinstance(info.get("sha256"), str):
+        return False
+    n = info.get("n_frames")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        return False
+    times = info.get("times")
+    if times is None:
+        return True
+    return (isinstance(times, list) and len(times) == n
+            and all(isinstance(t, (int, float)) and not isinstance(t, bool) and np.isfinite(t) for t in times))
 
 
 def _clean_stale_temp(out_dir: Path, outputs: Iterable[str]) -> None:

@@ -19,6 +19,9 @@ render jobs (:mod:`~twin3d.render.jobs`) and the interactive viewer
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 
 from ..colors import Legend, default_color_by, lookup_table_colors
@@ -27,10 +30,36 @@ from ..scene import Scene
 from .batching import FIXED_COLOR_MODES, LOD_KEEP, MIN_INSTANCES, InstancedGeometry, InstanceSet, MergedBatch
 from .presets import CAMERAS, camera_pose, parse_size, use_all_cores
 
-__all__ = ["InstancedRenderer"]
+__all__ = ["InstancedRenderer", "prefer_egl_without_display"]
 
 #: Fraction of the window width kept free for a field's colour bar on the right.
 _BAR_SPACE = 0.14
+
+
+@contextmanager
+def prefer_egl_without_display(off_screen: bool = True) -> Iterator[None]:
+    """While creating an off-screen window on Linux without a display, ask VTK for EGL.
+
+    VTK would first try X, print "bad X server connection" on stderr and then fall back
+    to EGL; choosing EGL up front (when libEGL is installed and the user has not chosen
+    with ``VTK_DEFAULT_OPENGL_WINDOW``) renders the same without the stray log line. The
+    variable is set only around the window's creation, so child processes (a viewer
+    under ``xvfb-run``) do not inherit it.
+    """
+    import ctypes.util
+    import os
+    import sys
+
+    if not (off_screen and sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
+            and not os.environ.get("WAYLAND_DISPLAY") and "VTK_DEFAULT_OPENGL_WINDOW" not in os.environ
+            and ctypes.util.find_library("EGL")):
+        yield
+        return
+    os.environ["VTK_DEFAULT_OPENGL_WINDOW"] = "vtkEGLRenderWindow"
+    try:
+        yield
+    finally:
+        os.environ.pop("VTK_DEFAULT_OPENGL_WINDOW", None)
 
 
 class InstancedRenderer:
@@ -95,7 +124,8 @@ class InstancedRenderer:
         self.camera = camera
         self.group_visible = {g: True for g in self.geometry.group_names}
         self.group_opacity = {g: 1.0 for g in self.geometry.group_names}
-        self.plotter = pv.Plotter(off_screen=off_screen, window_size=list(self.size))
+        with prefer_egl_without_display(off_screen):
+            self.plotter = pv.Plotter(off_screen=off_screen, window_size=list(self.size))
         self.plotter.ren_win.SetMultiSamples(4 if anti_aliasing == "msaa" else 0)
         if anti_aliasing == "fxaa":
             self.plotter.renderer.SetUseFXAA(True)

@@ -266,9 +266,54 @@ def apply(scene: "Scene", section: SimulatorSource | CsvSource, context: Section
     if isinstance(section, CsvSource):
         path = context.resolve(section.path, what="sensor CSV", at=("path",))
         section = section.model_copy(update={"path": str(path)})
+    _check_build_budget(section, context)
     shared[TIMELINE_KEY] = apply_sensor_source(
         asset, section, times=shared[TIMELINE_KEY], base_dir=context.base_dir, csv_cache=cache
     )
+
+
+#: Bytes a sensor stream keeps per asset and timeline step (six AI4I sensors, float64, plus
+#: a per-frame prediction such as the risk).
+BYTES_PER_SENSOR_STEP = 64
+_BUDGET_CHECKED = "sensors_budget_checked"
+
+
+def _check_build_budget(section: SimulatorSource | CsvSource, context: SectionContext) -> None:
+    """Before the first stream of a build: refuse assets-with-sensors x timeline steps above the
+    ``steps`` count limit or the memory budget (:mod:`twin3d.budgets`), naming the section.
+
+    The timeline is the scene's, else the first source's own (a simulator's ``steps``; a
+    CSV's rows, known once the first CSV stream is read, so that case is checked at the
+    second asset).
+    """
+    from ..budgets import check_count, check_memory, format_size
+    from ..errors import BudgetError
+    from ..sections import SECTION_COUNTS
+    from .simulator import BYTES_PER_SIMULATED_ROW
+
+    shared = context.shared
+    if shared.get(_BUDGET_CHECKED):
+        return
+    timeline = shared.get(TIMELINE_KEY)
+    if timeline is not None:
+        steps, at = len(timeline), ()
+    elif isinstance(section, SimulatorSource):
+        steps, at = (section.steps or 200), (("steps",) if section.steps is not None else ())
+    else:
+        return  # a CSV stream sets the timeline: checked before the next asset
+    shared[_BUDGET_CHECKED] = True
+    n_assets = max(1, int(shared.get(SECTION_COUNTS, {}).get("sensors", 1)))
+    total = n_assets * steps
+    what = f"{context.where(at)}: the build's sensor data"
+    detail = f"{n_assets:,} asset{'s' if n_assets != 1 else ''} with sensors x {steps:,} timeline steps"
+    nbytes = total * BYTES_PER_SENSOR_STEP + steps * BYTES_PER_SIMULATED_ROW
+    try:
+        check_memory(nbytes, what, detail=f"{detail} x {BYTES_PER_SENSOR_STEP} B, plus "
+                                          f"{format_size(steps * BYTES_PER_SIMULATED_ROW)} to simulate one stream")
+        check_count("steps", total, what, detail=detail)
+    except BudgetError as exc:
+        exc.located = True  # the message starts with file:line: location
+        raise
 
 
 #: The ``sensors`` section of an asset entry (applied first: order 0).

@@ -19,7 +19,11 @@ import pandas as pd
 from ..errors import InputError
 from .schema import AI4I_COLUMNS, AI4I_LABELS, PRODUCT_TYPES
 
-__all__ = ["simulate_ai4i", "to_ai4i_schema"]
+__all__ = ["simulate_ai4i", "to_ai4i_schema", "BYTES_PER_SIMULATED_ROW", "check_seed"]
+
+#: Peak memory of :func:`simulate_ai4i` per row (machine x step), measured: about 240 B
+#: (float64 random walks, wear, failure flags and the table it returns).
+BYTES_PER_SIMULATED_ROW = 240
 
 # --------------------------------------------------------------------------- simulator constants
 # The documented AI4I 2020 failure rules (S. Matzka, 2020; UCI data set #601). These
@@ -68,6 +72,16 @@ def _positive_int(v: Any, name: str) -> int:
     if iv != v or iv < 1:
         raise InputError(f"{name} must be a positive integer, got {v!r}")
     return iv
+
+
+def check_seed(seed: Any, what: str = "seed") -> Any:
+    """``seed`` if NumPy can seed a generator with it (an integer >= 0, or a SeedSequence),
+    else :class:`~twin3d.errors.InputError`."""
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"{what} must be an integer >= 0, got {seed!r}")
+    return int(seed)
 
 
 def simulate_ai4i(
@@ -160,6 +174,13 @@ def simulate_ai4i(
         n_steps = _positive_int(n_steps, "n_steps")
         if not (np.isfinite(step_seconds) and step_seconds > 0):
             raise InputError(f"simulate_ai4i: step_seconds must be a positive number, got {step_seconds!r}")
+        t = None
+    seed = check_seed(seed)
+    from ..budgets import check_memory
+
+    check_memory(float(n_machines) * n_steps * BYTES_PER_SIMULATED_ROW, "simulating AI4I sensor data",
+                 detail=f"{n_machines:,} machine(s) x {n_steps:,} steps x {BYTES_PER_SIMULATED_ROW} B")
+    if t is None:
         t = np.arange(n_steps, dtype=np.float64) * float(step_seconds)
     mix = np.asarray(product_mix, dtype=float)
     if mix.shape != (3,) or np.any(mix < 0) or not mix.sum() > 0:

@@ -22,7 +22,8 @@ by twin3d's readers, writers and renderer:
   split so each face corner keeps its colour); ``displayOpacity`` alike;
 * a diffuse texture -> ``point_data["st"]`` (float32 (n, 2)) and
   :attr:`twin3d.scene.Material.texture` (a local image file; images inside a
-  ``.usdz`` are extracted to a folder kept until the process exits); textured faces are
+  ``.usdz`` are extracted to a folder kept until the process exits; an image outside
+  the stage's folder and the allowed folders is refused, :mod:`twin3d.confine`); textured faces are
   white in the colour arrays (the texture replaces the colour). :attr:`MeshLook.textures`
   and ``texture_of_tri`` say which faces show which image, so the reader can give each
   texture an asset of its own.
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import math
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -43,6 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..confine import check_reference
+from ..errors import InputError, Twin3DError
 from ..scene import Part, make_name
 from .diagnostics import Problems
 from .meshdata import MeshArrays, expand, per_point, per_triangle, split_points
@@ -109,12 +113,18 @@ def extracted_folder() -> Path:
 class Looks:
     """Material looks of one stage, each material evaluated once; texture files resolved.
 
-    Problems (unresolved or unreadable texture files) go to ``problems``.
+    Problems (unresolved or unreadable texture files) go to ``problems``. A texture
+    file must lie in ``base`` (the stage's folder; default: the folder of the layer that
+    names it) or an allowed folder (:func:`twin3d.confine.check_reference`), else
+    :class:`~twin3d.errors.ConfinementError`; images inside a ``.usdz`` count as the
+    package's folder.
     """
 
-    def __init__(self, problems: Problems, time) -> None:
+    def __init__(self, problems: Problems, time, *, base: str | Path | None = None, source: str = "") -> None:
         self.problems = problems
         self.time = time
+        self.base = base
+        self.source = source  # the file, for messages
         self._cache: dict[str, Look] = {}
         self._files: dict[str, str | None] = {}
 
@@ -128,7 +138,20 @@ class Looks:
             return NO_MATERIAL
         key = str(material.GetPath())
         if key not in self._cache:
-            self._cache[key] = self._material_look(material)
+            where = f"{self.source}: {key}" if self.source else key
+            try:
+                look = self._material_look(material)
+            except Twin3DError:
+                raise
+            except (TypeError, ValueError, IndexError, OverflowError) as exc:
+                raise InputError(f"{where}: cannot read its UsdPreviewSurface inputs ({' '.join(str(exc).split())})") \
+                    from None
+            values = [*(look.color or ()), look.opacity if look.opacity is not None else 0.0, look.metallic,
+                      look.roughness]
+            if not np.isfinite(np.asarray(values, dtype=float)).all():
+                raise InputError(f"{where}: UsdPreviewSurface inputs that are not finite (NaN or infinity); "
+                                 "expected colours and opacity in [0, 1]")
+            self._cache[key] = look
         return self._cache[key]
 
     # -- materials
@@ -189,16 +212,21 @@ class Looks:
             return "primvar", (self._string_input(source, "varname"), self._value_input(source, "fallback"))
         return None, None
 
-    def _value_input(self, shader, name: str):
+    def _value_input(self, shader, name: str, with_layer: bool = False):
+        """The value of input ``name`` (through connections to material inputs); with
+        ``with_layer``, ``(value, file of the layer that authored it)``."""
         from pxr import UsdShade
 
         inp = shader.GetInput(name)
-        if not inp:
-            return None
-        attrs = UsdShade.Utils.GetValueProducingAttributes(inp)
+        attrs = UsdShade.Utils.GetValueProducingAttributes(inp) if inp else []
+        value, layer = None, None
         if attrs and UsdShade.Utils.GetType(attrs[0].GetName()) != UsdShade.AttributeType.Output:
-            return attrs[0].Get(self.time)
-        return None
+            value = attrs[0].Get(self.time)
+            if with_layer:
+                stack = attrs[0].GetPropertyStack(self.time)
+                if stack and not stack[0].layer.anonymous:
+                    layer = stack[0].layer.realPath or None
+        return (value, layer) if with_layer else value
 
     def _string_input(self, shader, name: str) -> str | None:
         v = self._value_input(shader, name)
@@ -212,25 +240,36 @@ class Looks:
         fallback = self._value_input(shader, "fallback")
         fallback_rgb = _rgb(fallback) if fallback is not None else None
         out: dict = {"color": fallback_rgb}
-        asset = self._value_input(shader, "file")
+        asset, referrer = self._value_input(shader, "file", with_layer=True)
         st_name = "st"
         st_kind, st_value = self._input(shader, "st")
         if st_kind == "primvar" and st_value[0]:
             st_name = st_value[0]
         if not isinstance(asset, Sdf.AssetPath) or not asset.path:
             return out
-        local = self.local_file(asset)
+        local = self.local_file(asset, referrer=referrer)
         if local is None:
             return out
         out.update(texture=local, st_primvar=st_name)
         return out
 
-    def local_file(self, asset) -> str | None:
-        """A local file for an ``Sdf.AssetPath`` (images in a ``.usdz`` are extracted), or None."""
+    def local_file(self, asset, *, referrer: str | None = None) -> str | None:
+        """A local file for an ``Sdf.AssetPath`` (images in a ``.usdz`` are extracted), or None.
+
+        ``referrer`` is the file of the layer that names it: the resolved file must lie in
+        :attr:`base` (default: the referrer's folder) or an allowed folder, else
+        :class:`~twin3d.errors.ConfinementError`.
+        """
         resolved = str(asset.resolvedPath or "")
         key = resolved or asset.path
         if key in self._files:
             return self._files[key]
+        ref_file = referrer or (str(Path(self.base) / "stage") if self.base is not None else None)
+        if resolved and ref_file is not None:  # (a texture named in memory, by the caller's code, is theirs)
+            outer = resolved[:resolved.index("[")] if resolved.endswith("]") and "[" in resolved else resolved
+            referrer_outer = ref_file[:ref_file.index("[")] if ref_file.endswith("]") and "[" in ref_file else ref_file
+            shown = "USD texture" if asset.path == outer else f"USD texture @{asset.path}@"
+            check_reference(outer, referrer=referrer_outer, what=shown, base=self.base)
         local = None
         if not resolved:
             self.problems.add("asset", asset.path)
@@ -432,7 +471,7 @@ def analyse_mesh(prim, arrays: MeshArrays, looks: Looks, time, *, shown_name: st
             color = sub.GetPrim().GetCustomDataByKey("twin3d:color")
             parts.append(Part(make_name(sub.GetPrim().GetName())))
             if color is not None:
-                fixed_colors[len(parts) - 1] = tuple(min(max(float(c), 0.0), 1.0) for c in color)
+                fixed_colors[len(parts) - 1] = _custom_color(color, looks.source, sub)
             part_id[hit] = len(parts) - 1
     else:
         for sub_prim, hit in bind_parts:
@@ -456,7 +495,8 @@ def analyse_mesh(prim, arrays: MeshArrays, looks: Looks, time, *, shown_name: st
     def primvar_corners(name: str, width: int):
         key = (name, width)
         if key not in cache:
-            cache[key] = _primvar_corners(primvars, name, arrays, time, width)
+            cache[key] = _primvar_corners(primvars, name, arrays, time, width,
+                                          where=f"{looks.source}: {prim.GetPath()}" if looks.source else str(prim.GetPath()))
         return cache[key]
 
     for li, look in enumerate(look_list):
@@ -529,10 +569,23 @@ def _faces_hit(subset, arrays: MeshArrays, time) -> np.ndarray:
     return member[arrays.face_of_tri]
 
 
-def _primvar_corners(primvars, name: str, arrays: MeshArrays, time, width: int):
+def _custom_color(color, source: str, subset) -> tuple[float, float, float]:
+    """twin3d's ``customData["twin3d:color"]`` of a part (``subset``, in file ``source``):
+    three finite numbers, clipped to [0, 1]."""
+    try:
+        rgb = [float(c) for c in color]
+    except (TypeError, ValueError):
+        rgb = []
+    if len(rgb) != 3 or not all(math.isfinite(c) for c in rgb):
+        raise InputError(f"{source}: {subset.GetPath()}: customData twin3d:color {color!r}: "
+                         "expected three finite numbers (RGB in [0, 1])")
+    return tuple(min(max(c, 0.0), 1.0) for c in rgb)
+
+
+def _primvar_corners(primvars, name: str, arrays: MeshArrays, time, width: int, where: str = "mesh"):
     """Per-corner values of primvar ``name`` (with inheritance): an (m, 3, width) array, a
     tuple for a constant, or None when absent, empty, of the wrong size, or a non-constant
-    colour twin3d derived from a field."""
+    colour twin3d derived from a field. Values that are not finite raise InputError at ``where``."""
     from pxr import Tf
 
     primvar = primvars.FindPrimvarWithInheritance(name)
@@ -546,10 +599,17 @@ def _primvar_corners(primvars, name: str, arrays: MeshArrays, time, width: int):
         return None
     if values is None or len(values) == 0:
         return None
-    v = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+    try:
+        v = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+    except (TypeError, ValueError):
+        return None  # not numbers (a string primvar of that name): not a colour
     if v.shape[1] < width:
         return None
     v = v[:, :width]
+    finite = np.isfinite(v).all(axis=1)
+    if not finite.all():
+        raise InputError(f"{where}: primvars:{name} value {int(np.argmin(finite))} is not finite; "
+                         "expected numbers in [0, 1]")
     interp = primvar.GetInterpolation()
     if interp == "constant" or len(v) == 1:
         return tuple(float(x) for x in v[0])

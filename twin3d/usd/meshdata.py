@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import InputError
 
 __all__ = ["MeshArrays", "triangulate", "read_mesh", "expand", "per_triangle", "per_point", "split_points",
-           "INTERPOLATIONS"]
+           "mesh_bytes", "INTERPOLATIONS"]
 
 #: The primvar interpolations of USD, all understood by :func:`expand`.
 INTERPOLATIONS = ("constant", "uniform", "vertex", "varying", "faceVarying")
@@ -65,19 +65,34 @@ class MeshArrays:
         return int(self.corners.max()) + 1 if self.corners.size else 0
 
 
+def mesh_bytes(n_points: int, n_triangles: int) -> float:
+    """Memory a mesh of ``n_points`` points and ``n_triangles`` triangles takes while it is
+    read (triangle arrays, colours, the PolyData): about 64 B per point and 220 B per
+    triangle -- the estimate checked against :func:`twin3d.budgets.memory_budget`."""
+    return 64.0 * n_points + 220.0 * n_triangles
+
+
 def triangulate(points, counts, indices, *, left_handed: bool = False, where: str = "mesh") -> MeshArrays | None:
     """Fan-triangulate polygons given as USD ``faceVertexCounts`` / ``faceVertexIndices``.
 
     Triangles are ordered by face. ``left_handed`` reverses each triangle's winding
     (USD ``orientation = "leftHanded"``). Returns None for a mesh without triangles;
-    indices that do not match the points raise :class:`~twin3d.errors.InputError`
-    naming ``where``.
+    points that are not finite and indices that do not match the points raise
+    :class:`~twin3d.errors.InputError` naming ``where`` (and the first bad index).
     """
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
     counts = np.asarray(counts, dtype=np.int64).reshape(-1)
     idx = np.asarray(indices, dtype=np.int64).reshape(-1)
     if counts.size == 0 or len(pts) == 0:
         return None
+    if not np.isfinite(pts.sum()):  # cheap; the exact test only when something is off
+        finite = np.isfinite(pts).all(axis=1)
+    else:
+        finite = None
+    if finite is not None and not finite.all():
+        i = int(np.argmin(finite))
+        raise InputError(f"{where}: point {i} is not finite ({', '.join(f'{v:g}' for v in pts[i])}); "
+                         "expected finite coordinates")
     if (counts < 0).any() or counts.sum() != idx.size or (idx.size and (idx.max() >= len(pts) or idx.min() < 0)):
         raise InputError(f"{where}: faceVertexCounts/faceVertexIndices do not match the {len(pts)} points")
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -102,10 +117,17 @@ def triangulate(points, counts, indices, *, left_handed: bool = False, where: st
     return MeshArrays(pts, idx[corners], corners, fot, int(counts.size))
 
 
-def read_mesh(mesh, time) -> MeshArrays | None:
-    """Triangulate a ``UsdGeom.Mesh`` at ``time`` (None when it has no triangles)."""
+def read_mesh(mesh, time, *, where: str | None = None) -> MeshArrays | None:
+    """Triangulate a ``UsdGeom.Mesh`` at ``time`` (None when it has no triangles).
+
+    The memory triangulation takes (:func:`mesh_bytes`) is checked against the budget
+    first; errors name ``where`` (default: the prim path).
+    """
     from pxr import UsdGeom
 
+    from ..budgets import check_memory
+
+    where = where or str(mesh.GetPath())
     pts = mesh.GetPointsAttr().Get(time)
     if pts is None or len(pts) == 0:
         return None
@@ -113,9 +135,21 @@ def read_mesh(mesh, time) -> MeshArrays | None:
     indices = mesh.GetFaceVertexIndicesAttr().Get(time)
     if counts is None or indices is None:
         return None
+    arrays = {}
+    for name, value, shape in (("points", pts, (-1, 3)), ("faceVertexCounts", counts, (-1,)),
+                               ("faceVertexIndices", indices, (-1,))):
+        a = np.asarray(value)
+        if a.ndim != len(shape) or (len(shape) == 2 and a.shape[1] != 3) or a.dtype.kind not in "iuf":
+            raise InputError(f"{where}.{name}: expected {'point3f[]' if name == 'points' else 'int[]'} values, "
+                             f"got {a.dtype} of shape {a.shape}")
+        arrays[name] = a
+    pts, counts, indices = arrays["points"], arrays["faceVertexCounts"], arrays["faceVertexIndices"]
+    if counts.dtype.kind == "f" or indices.dtype.kind == "f":
+        raise InputError(f"{where}: faceVertexCounts and faceVertexIndices must be integers")
+    n_tri = max(len(indices) - 2 * len(counts), 0)  # sum(count - 2): exact when every face has 2+ corners
+    check_memory(mesh_bytes(len(pts), n_tri), f"{where}: USD mesh", detail=f"{len(pts):,} points, {n_tri:,} triangles")
     left = mesh.GetOrientationAttr().Get() == UsdGeom.Tokens.leftHanded
-    return triangulate(np.asarray(pts), np.asarray(counts), np.asarray(indices), left_handed=left,
-                       where=str(mesh.GetPath()))
+    return triangulate(pts, counts, indices, left_handed=left, where=where)
 
 
 def expand(values, interpolation: str, arrays: MeshArrays) -> np.ndarray | None:

@@ -10,18 +10,22 @@ stage -- prims, their metadata, scalar and small array attributes, time samples 
 
 The helpers below print values so that parsing stores exactly what the API would have
 stored: numbers with ``repr`` (the shortest text that reads back as the same double;
-``nan``/``inf`` included), strings quoted and escaped, dictionaries typed. Plain Python,
-no ``pxr`` import.
+``nan``/``inf`` included), strings quoted and escaped, dictionaries typed. Values of
+``float`` attributes are printed as their float32 rounding in as few digits as read back
+as that same float32 (the parser reads a double and rounds it to float), which keeps the
+text short where it is longest: the time samples. Plain Python and NumPy, no ``pxr``
+import.
 """
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
 
 __all__ = ["string", "number", "vector", "matrix", "string_array", "dictionary", "time_samples", "time_samples_text",
-           "HEADER"]
+           "float32_texts", "float32_array_samples", "HEADER"]
 
 #: The first line of every usda document.
 HEADER = "#usda 1.0\n"
@@ -107,3 +111,32 @@ def time_samples_text(texts: list[str]) -> str:
     while len(_KEYS) < len(texts):
         _KEYS.append(f"{len(_KEYS)}: ")
     return "{" + ", ".join(map(str.__add__, _KEYS, texts)) + "}"
+
+
+def float32_texts(values) -> list[str]:
+    """Each value rounded to float32, as the shortest text that reads back as that float32
+    (USD's parser reads a double, then rounds it to float): ``0.1`` rather than
+    ``0.10000000149011612``. ``nan``, ``inf``, ``-inf`` and ``-0.0`` included."""
+    with np.errstate(over="ignore"):
+        v32 = np.asarray(values, dtype=np.float64).astype(np.float32).ravel()
+    texts = []
+    for x, x32 in zip(v32.tolist(), v32):
+        text = str(x32)  # NumPy's shortest round-trip text of a float32
+        if not (math.isnan(x) or np.float32(float(text)) == x32):
+            text = f"{x:.9g}"  # pragma: no cover - 9 significant digits always read back
+        texts.append(text)
+    return texts
+
+
+def float32_array_samples(values) -> list[str]:
+    """Time samples of one-element ``float[]`` values, one text per row of ``values`` (rows:
+    attributes, columns: frames): ``{0: [v0], 1: [v1], ...}``. Each value is rounded to
+    float32 and printed with 9 significant digits, which always reads back as the same
+    float32 (``nan``/``inf`` as such); formatted by one C-level ``%`` per row."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 2:
+        raise ValueError(f"expected a 2-D array (attributes x frames), got shape {v.shape}")
+    with np.errstate(over="ignore"):
+        rows = v.astype(np.float32).tolist()
+    template = "{" + ", ".join(f"{k}: [%.9g]" for k in range(v.shape[1])) + "}"
+    return [template % tuple(row) for row in rows]

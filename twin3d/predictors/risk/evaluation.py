@@ -88,6 +88,8 @@ def cross_validate_risk(
 
     from ..._util import progress_bar
 
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise InputError(f"seed must be an integer in [0, 2**32 - 1], got {seed!r}")
     y = np.asarray(y)
     classes = np.unique(y)
     if classes.size != 2:

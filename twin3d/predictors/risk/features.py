@@ -68,7 +68,7 @@ def input_table(X: Any) -> tuple[pd.DataFrame | None, np.ndarray | None]:
         try:
             arr = arr.astype(np.float64)
         except ValueError as exc:
-            raise InputError(f"non-numeric values in the input: {exc}") from None
+            raise InputError(f"non-numeric values in the input: {' '.join(str(exc).split())}") from None
     arr = arr.astype(np.float64, copy=False)  # TypeError for objects that are not numbers
     return None, arr
 

@@ -86,7 +86,7 @@ def _untrusted(path: Path) -> list[str]:
     try:
         return list(sio.get_untrusted_types(file=path))
     except Exception as exc:  # noqa: BLE001 - any parse failure means a bad file
-        raise ModelFileError(f"{path}: not a readable skops model file ({type(exc).__name__}: {exc})") from None
+        raise ModelFileError(f"{path}: not a readable skops model file ({type(exc).__name__}: {' '.join(str(exc).split())})") from None
 
 
 def read_model_info(path: str | os.PathLike) -> dict[str, Any]:
@@ -111,7 +111,7 @@ def _load_payload(path: Path) -> dict[str, Any]:
     try:
         payload = sio.load(path, trusted=TRUSTED_TYPES)
     except Exception as exc:  # noqa: BLE001
-        raise ModelFileError(f"{path}: cannot load the model file ({type(exc).__name__}: {exc})") from None
+        raise ModelFileError(f"{path}: cannot load the model file ({type(exc).__name__}: {' '.join(str(exc).split())})") from None
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise ModelFileError(f"{path}: not a twin3d failure-risk model file (format {MODEL_FORMAT!r} expected)")
     version = payload.get("format_version")

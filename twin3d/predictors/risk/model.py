@@ -334,6 +334,9 @@ class FailureRiskModel(ClassifierMixin, BaseEstimator):
             raise InputError(f"calibration must be 'isotonic' or 'none', got {self.calibration!r}")
         if not (isinstance(self.cv, (int, np.integer)) and self.cv >= 2):
             raise InputError(f"cv must be an integer >= 2, got {self.cv!r}")
+        rs = self.random_state
+        if rs is not None and not (isinstance(rs, (int, np.integer)) and not isinstance(rs, bool) and 0 <= rs < 2**32):
+            raise InputError(f"random_state must be None or an integer in [0, 2**32 - 1], got {rs!r}")
 
     # -- predict
     def check_fitted(self) -> None:

@@ -38,7 +38,7 @@ class RiskTrainSpec(Strict):
     source: Literal["simulator"] = "simulator"
     machines: int = PField(20, ge=1, le=100_000)
     steps: int = PField(1000, ge=10, le=1_000_000)
-    seed: int = 0
+    seed: int = PField(0, ge=0)
 
 
 class RiskSpec(Strict):
@@ -99,7 +99,26 @@ def apply(scene: "Scene", section: RiskSpec, context: SectionContext) -> None:
     if section.model is not None:
         path = context.resolve(section.model, what="risk model", at=("model",))
         section = section.model_copy(update={"model": str(path)})
+    else:
+        _check_training(section.train or RiskTrainSpec(), context)
     apply_risk_spec(scene, section, base_dir=context.base_dir)
+
+
+def _check_training(train: RiskTrainSpec, context: SectionContext) -> None:
+    """Refuse ``risk.train`` machines x steps above the ``steps`` count limit or the memory
+    budget (:mod:`twin3d.budgets`) before simulating anything, naming ``risk.train``."""
+    from ...budgets import check_count
+    from ...errors import BudgetError
+    from .training import check_training_budget
+
+    rows = train.machines * train.steps
+    what = f"{context.where(('train',))}: training on simulator data"
+    try:
+        check_training_budget(train.machines, train.steps, what)
+        check_count("steps", rows, what, detail=f"{train.machines:,} machines x {train.steps:,} steps")
+    except BudgetError as exc:
+        exc.located = True
+        raise
 
 
 #: The top-level ``risk`` section (after the sensors: order 10).

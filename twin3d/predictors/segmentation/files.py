@@ -168,7 +168,8 @@ def load_model(path: str | os.PathLike) -> SegmentationModel:
         state = torch.load(pt_path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for bad files
         raise ModelFileError(
-            f"cannot load weights '{pt_path}' with weights_only=True: {type(exc).__name__}: {exc}"
+            f"cannot load weights '{pt_path}' with weights_only=True: {type(exc).__name__}: "
+            f"{' '.join(str(exc).splitlines()[0].split()) if str(exc) else ''}"
         ) from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelFileError(f"'{pt_path}' must hold a state dict (names -> tensors), got {type(state).__name__}")
@@ -186,7 +187,7 @@ def load_model(path: str | os.PathLike) -> SegmentationModel:
         overlap=config.inference.overlap,
     )
     net_cfg, _pre, _inf, labels = model.configs()
-    network = model.build_network(net_cfg, len(labels) + 1)
+    network = model.build_network(net_cfg, len(labels) + 1, what=f"the network '{json_path}' describes")
     try:
         network.load_state_dict(state, strict=True)
     except RuntimeError as exc:

@@ -27,7 +27,16 @@ from .config import FORMAT, FORMAT_VERSION, InferenceConfig, ModelFileConfig, Ne
 if TYPE_CHECKING:  # torch/MONAI are imported lazily: `import twin3d...` stays cheap
     import torch
 
-__all__ = ["SegmentationModel", "segment", "dice_scores"]
+__all__ = ["SegmentationModel", "segment", "dice_scores", "unet_parameters"]
+
+
+def unet_parameters(net: NetworkConfig) -> int:
+    """About how many weights the MONAI ``UNet`` of ``net`` has (within ~5 % for the usual
+    configurations): ``27 x max(1, num_res_units) x 2 x sum(c_i x c_(i+1))`` over the channel
+    widths, input channel included (3x3x3 kernels, down and up paths)."""
+    c = [1, *(int(v) for v in net.channels)]
+    pairs = sum(c[i] * c[i + 1] for i in range(len(c) - 1))
+    return 27 * max(1, int(net.num_res_units)) * 2 * pairs
 
 
 class SegmentationModel:
@@ -130,8 +139,14 @@ class SegmentationModel:
                     "weights": {"file": "x.pt", "sha256": "0" * 64},
                 }
             ).labels
-        except (ValidationError, ValueError, TypeError) as exc:
-            raise InputError(f"SegmentationModel: invalid parameters: {exc}") from None
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'] if p not in ('network', 'preprocessing', 'inference'))}: "
+                f"{str(e['msg']).removeprefix('Value error, ')}"
+                for e in exc.errors(include_url=False)[:5])
+            raise InputError(f"SegmentationModel: invalid parameters: {problems}") from None
+        except (ValueError, TypeError) as exc:
+            raise InputError(f"SegmentationModel: invalid parameters: {' '.join(str(exc).split())}") from None
         factor = int(np.prod(net.strides))
         if any(r % factor for r in inf.roi_size):
             raise InputError(
@@ -140,8 +155,19 @@ class SegmentationModel:
             )
         return net, pre, inf, labels
 
-    def build_network(self, net: NetworkConfig, n_classes: int) -> "torch.nn.Module":
-        """A fresh (untrained) MONAI ``UNet`` for ``net`` with ``n_classes`` outputs (background + labels)."""
+    def build_network(self, net: NetworkConfig, n_classes: int, *,
+                      what: str = "the segmentation network") -> "torch.nn.Module":
+        """A fresh (untrained) MONAI ``UNet`` for ``net`` with ``n_classes`` outputs (background + labels).
+
+        Refused with :class:`~twin3d.errors.BudgetError` when its weights (float32, plus
+        their initialisation) would not fit the memory budget (:mod:`twin3d.budgets`).
+        """
+        from ...budgets import check_memory
+
+        n_params = unet_parameters(net)
+        check_memory(n_params * 4.0 * 2, what,
+                     detail=f"about {n_params:,} float32 weights for channels {list(net.channels)}, "
+                            "built and initialised")
         from monai.networks.nets import UNet
 
         return UNet(
@@ -173,6 +199,37 @@ class SegmentationModel:
                 ),
             ]
         )
+
+    def training_memory(self, net: NetworkConfig, inf: InferenceConfig, n_classes: int) -> tuple[float, str]:
+        """Estimated memory of one training step in bytes, and how it was counted: the
+        weights with their gradients and AdamW's two moments (4 x float32 each), and the
+        activations autograd keeps for ``batch_size`` crops of ``roi_size`` (about six
+        float32 maps per channel of every level, at that level's resolution)."""
+        n_params = unet_parameters(net)
+        voxels = float(np.prod(inf.roi_size))
+        per_voxel = 0.0
+        scale = 1.0
+        for k, ch in enumerate(net.channels):
+            per_voxel += 2 * ch / scale  # down and up paths
+            if k < len(net.strides):
+                scale *= float(net.strides[k]) ** 3
+        per_voxel += n_classes
+        activations = float(self.batch_size) * voxels * per_voxel * 4 * 6
+        detail = (f"about {n_params:,} weights x 16 B, plus activations of {self.batch_size} crop(s) of "
+                  f"{'x'.join(map(str, inf.roi_size))} voxels")
+        return n_params * 16.0 + activations, detail
+
+    def inference_memory(self, image: Volume, pre: PreprocessingConfig, n_classes: int) -> tuple[float, str]:
+        """Estimated memory of :meth:`predict` on ``image`` in bytes, and how it was counted: the
+        image resampled to ``spacing_mm`` with one float32 logit and probability map per class,
+        and the input-sized float32/int64 arrays of the resampling back and the arg-max."""
+        n_in = float(np.prod(image.shape))
+        ratio = image.voxel_volume_mm3 / float(np.prod(pre.spacing_mm))
+        n_model = n_in * ratio
+        nbytes = n_model * 4 * (2 + 2 * n_classes) + n_in * 24
+        detail = (f"{'x'.join(map(str, image.shape))} voxels, about {n_model:,.0f} at the model's "
+                  f"{'x'.join(f'{v:g}' for v in pre.spacing_mm)} mm spacing x {n_classes} classes")
+        return nbytes, detail
 
     # ------------------------------------------------------------ training
     def fit(
@@ -258,6 +315,10 @@ class SegmentationModel:
 
         net_cfg, pre, inf, labels = self.configs()
         image = _common.check_volume(image, "image")
+        from ...budgets import check_memory
+
+        nbytes, detail = self.inference_memory(image, pre, len(labels) + 1)
+        check_memory(nbytes, "segmenting the image", detail=detail)
         if not np.all(np.isfinite(image.array)):
             raise InputError("image has NaN or infinite voxel values")
         dev = _common.resolve_device(device)
@@ -324,11 +385,15 @@ def dice_scores(prediction: Volume, reference: Volume, labels: Mapping[int, str]
     if not labels:
         raise InputError("dice_scores: no labels to score")
     ids = np.array([0, *sorted(labels)])
-    lut_size = int(max(pred.array.max(), ref.array.max(), ids.max())) + 1
-    lut = np.zeros(lut_size, dtype=np.int64)  # ids outside the table count as background
-    lut[ids] = np.arange(len(ids))
-    p = one_hot(torch.as_tensor(lut[pred.array])[None, None], num_classes=len(ids), dim=1)
-    r = one_hot(torch.as_tensor(lut[ref.array])[None, None], num_classes=len(ids), dim=1)
+
+    def classes(arr: np.ndarray) -> np.ndarray:
+        """Class index of every voxel (ids outside the table count as background); no
+        lookup table sized by the largest id, so a label id of 4e9 costs nothing."""
+        pos = np.clip(np.searchsorted(ids, arr), 0, len(ids) - 1)
+        return np.where(ids[pos] == arr, pos, 0)
+
+    p = one_hot(torch.as_tensor(classes(pred.array))[None, None], num_classes=len(ids), dim=1)
+    r = one_hot(torch.as_tensor(classes(ref.array))[None, None], num_classes=len(ids), dim=1)
     metric = DiceMetric(include_background=False, reduction="none", ignore_empty=True)
     values = metric(p, r)[0].numpy()
     return {labels[int(k)]: float(v) for k, v in zip(ids[1:], values)}

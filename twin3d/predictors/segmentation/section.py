@@ -37,7 +37,7 @@ __all__ = ["PhantomSource", "SegmentationSpec", "apply", "apply_segmentation_spe
 class PhantomSource(Strict):
     """Spec: a synthetic phantom as the image (see :func:`twin3d.phantom.make_phantom`)."""
 
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     spacing_mm: float | tuple[float, float, float] = 3.0
     phase: Literal["native", "portal_venous"] | None = None
 

@@ -52,7 +52,8 @@ def fit_model(
     )
 
     net_cfg, pre, inf, labels = model.configs()
-    for name, value, low in (("iterations", model.iterations, 1), ("batch_size", model.batch_size, 1)):
+    for name, value, low in (("iterations", model.iterations, 1), ("batch_size", model.batch_size, 1),
+                             ("seed", model.seed, 0)):
         if not isinstance(value, (int, np.integer)) or value < low:
             raise InputError(f"SegmentationModel: {name} must be an integer >= {low}, got {value!r}")
     if not (isinstance(model.learning_rate, (int, float)) and 0 < model.learning_rate < 1):
@@ -65,6 +66,10 @@ def fit_model(
     dev = _common.resolve_device(device)
     class_ids = np.array([0, *labels.keys()])
     n_classes = len(class_ids)
+    from ...budgets import check_memory
+
+    nbytes, detail = model.training_memory(net_cfg, inf, n_classes)
+    check_memory(nbytes, "training the segmentation network", detail=detail)
 
     # ---- deterministic preprocessing once per pair (MONAI transforms), then the
     # per-class voxel indices the random crop samples from

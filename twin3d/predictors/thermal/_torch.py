@@ -165,7 +165,7 @@ def read_torch_file(path: str) -> tuple[dict[str, Any], list[np.ndarray]]:
         for i in range(n):
             arrays += [sd[f"w.{i}"].double().numpy(), sd[f"b.{i}"].double().numpy()]
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ModelFileError(f"{path}: corrupt thermal model ({exc})") from None
+        raise ModelFileError(f"{path}: corrupt thermal model ({' '.join(str(exc).split())})") from None
     return config, arrays
 
 

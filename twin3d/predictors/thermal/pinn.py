@@ -33,6 +33,8 @@ __all__ = ["ThermalPINN", "load_model", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "twin3d.thermal-pinn"
 FORMAT_VERSION = 1
+#: Correction pairs SciPy's L-BFGS-B keeps (``maxcor``).
+_LBFGS_MEMORY = 50
 
 #: Called as ``callback(model, info)`` during fit; ``info`` has phase ("adam" /
 #: "lbfgs"), step, loss, elapsed_s. Return True to stop training.
@@ -114,8 +116,11 @@ class ThermalPINN:
 
     # ------------------------------------------------------------------ validation
     def _check_params(self) -> None:
+        def is_int(v: Any) -> bool:
+            return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
         hidden = tuple(self.hidden)
-        if not hidden or any(int(h) != h or h < 1 for h in hidden):
+        if not hidden or any(not is_int(h) or h < 1 for h in hidden):
             raise InputError(f"hidden must be a non-empty list of positive layer widths, got {self.hidden!r}")
         if self.constraints not in ("hard", "soft"):
             raise InputError(f"constraints must be 'hard' or 'soft', got {self.constraints!r}")
@@ -123,20 +128,48 @@ class ThermalPINN:
             raise InputError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
         for name in ("adam_steps", "lbfgs_steps"):
             v = getattr(self, name)
-            if int(v) != v or v < 0:
+            if not is_int(v) or v < 0:
                 raise InputError(f"{name} must be an integer >= 0, got {v!r}")
         if self.adam_steps + self.lbfgs_steps == 0:
             raise InputError("adam_steps + lbfgs_steps must be > 0 (nothing to train)")
+        for name in ("lr", "bc_weight"):
+            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), (int, float, np.floating)):
+                raise InputError(f"{name} must be a positive number, got {getattr(self, name)!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise InputError(f"lr must be a positive number, got {self.lr!r}")
         if not (math.isfinite(self.bc_weight) and self.bc_weight > 0):
             raise InputError(f"bc_weight must be a positive number, got {self.bc_weight!r}")
         for name in ("n_interior", "n_boundary"):
             v = getattr(self, name)
-            if v is not None and (int(v) != v or v < 1):
+            if v is not None and (not is_int(v) or v < 1):
                 raise InputError(f"{name} must be a positive integer or None, got {v!r}")
         if self.threads not in (None, "auto") and (not isinstance(self.threads, int) or self.threads < 1):
             raise InputError(f"threads must be a positive integer, 'auto' or None, got {self.threads!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+            raise InputError(f"seed must be an integer >= 0, got {self.seed!r}")
+
+    def training_memory(self, problem: HeatProblem) -> tuple[float, str]:
+        """Estimated peak memory of :meth:`fit` on ``problem`` in bytes, and how it was counted.
+
+        Weights (float64 as drawn, plus the network's copy), Adam's state (gradient and two
+        moments), SciPy's L-BFGS-B workspace (``2 x 50`` float64 correction vectors of all
+        weights, when ``lbfgs_steps > 0``) and the activations autograd keeps for the
+        collocation points (values and the derivatives of the heat equation).
+        """
+        dims = problem.geometry.unit_dims
+        n_int, n_bnd = _core.default_points(problem)
+        n_int = int(self.n_interior or n_int)
+        n_bnd = int(self.n_boundary or n_bnd)
+        layers = [dims + 1, *[int(h) for h in self.hidden], 1]
+        n_params = float(sum((a + 1) * b for a, b in zip(layers[:-1], layers[1:])))
+        item = 4 if self.dtype == "float32" else 8
+        n_points = float(n_int + n_bnd * 3 * dims)
+        lbfgs = (2 * _LBFGS_MEMORY + 8) * 8 if self.lbfgs_steps > 0 else 0
+        weights = n_params * (8 + 4 * item + lbfgs)
+        activations = n_points * sum(layers[1:-1]) * item * (2 + 2 * (dims + 1))
+        detail = (f"{n_params:,.0f} weights (layers {'-'.join(map(str, layers))}) x {8 + 4 * item + lbfgs} B"
+                  f"{' with L-BFGS' if lbfgs else ''}, plus activations of {n_points:,.0f} collocation points")
+        return weights + activations, detail
 
     def _threads(self, phase: str) -> int | None:
         if self.threads == "auto":
@@ -158,6 +191,10 @@ class ThermalPINN:
         if not isinstance(problem, HeatProblem):
             raise InputError(f"fit expects a HeatProblem, got {type(problem).__name__}")
         self._check_params()
+        from ...budgets import check_memory
+
+        nbytes, detail = self.training_memory(problem)
+        check_memory(nbytes, f"training the thermal PINN on {problem.name!r}", detail=detail)
         backend = get_backend(self.backend)
         dims = problem.geometry.unit_dims
         n_int, n_bnd = _core.default_points(problem)
@@ -267,7 +304,7 @@ class ThermalPINN:
             start_it = state["it"]
             res = minimize(
                 fun, x, jac=True, method="L-BFGS-B", callback=cb,
-                options={"maxiter": remaining, "maxfun": int(remaining * 1.5) + 20, "maxcor": 50,
+                options={"maxiter": remaining, "maxfun": int(remaining * 1.5) + 20, "maxcor": _LBFGS_MEMORY,
                          "ftol": 0.0, "gtol": 0.0},
             )
             x = res.x
@@ -444,28 +481,39 @@ class ThermalPINN:
         try:
             problem = HeatProblem.model_validate(config["problem"])
         except (InputError, KeyError, TypeError, ValueError) as exc:
-            raise ModelFileError(f"{path}: invalid problem in model config ({exc})") from None
-        layers = [int(v) for v in config.get("layers", [])]
-        if len(arrays) != 2 * (len(layers) - 1) or any(
+            raise ModelFileError(f"{path}: invalid problem in model config ({_one_line(exc)})") from None
+        try:
+            layers = [int(v) for v in config.get("layers", [])]
+            train = config.get("training", {})
+            if not isinstance(train, dict) or not isinstance(config.get("report", {}), dict):
+                raise TypeError("'training' and 'report' must be mappings")
+            hidden = train.get("hidden", layers[1:-1])
+            if not isinstance(hidden, list):
+                raise TypeError(f"'training.hidden' must be a list of layer widths, got {hidden!r}")
+            options = dict(
+                hidden=tuple(hidden), constraints=config.get("constraints", "hard"),
+                dtype=config.get("dtype", "float32"), adam_steps=int(train.get("adam_steps", 0)),
+                lr=float(train.get("lr", 1e-3)), lbfgs_steps=int(train.get("lbfgs_steps", 0)),
+                n_interior=train.get("n_interior"), n_boundary=train.get("n_boundary"),
+                bc_weight=float(train.get("bc_weight", 1.0)), seed=int(train.get("seed", 0)),
+            )
+        except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise ModelFileError(f"{path}: invalid model config ({_one_line(exc)})") from None
+        if len(layers) < 2 or len(arrays) != 2 * (len(layers) - 1) or any(
             arrays[2 * i].shape != (layers[i], layers[i + 1]) or arrays[2 * i + 1].shape != (layers[i + 1],)
             for i in range(len(layers) - 1)
         ):
             raise ModelFileError(f"{path}: weights do not match the layer sizes {layers} in its config")
         if layers[0] != problem.geometry.unit_dims + 1:
             raise ModelFileError(f"{path}: input size {layers[0]} does not fit a {problem.geometry.kind} problem")
-        train = config.get("training", {})
-        model = cls(
-            backend=backend if backend is not None else config.get("backend"),
-            hidden=tuple(train.get("hidden", layers[1:-1])),
-            constraints=config.get("constraints", "hard"),
-            dtype=config.get("dtype", "float32"),
-            adam_steps=int(train.get("adam_steps", 0)), lr=float(train.get("lr", 1e-3)),
-            lbfgs_steps=int(train.get("lbfgs_steps", 0)), n_interior=train.get("n_interior"),
-            n_boundary=train.get("n_boundary"), bc_weight=float(train.get("bc_weight", 1.0)),
-            seed=int(train.get("seed", 0)),
-        )
-        model._check_params()
-        be = get_backend(model.backend)
+        model = cls(backend=backend if backend is not None else config.get("backend"), **options)
+        try:
+            model._check_params()
+            be = get_backend(model.backend)
+        except InputError as exc:
+            if backend is not None and "backend" in str(exc):
+                raise
+            raise ModelFileError(f"{path}: invalid model config ({exc})") from None
         with be.threads(model._threads("predict")):  # TensorFlow fixes its pools at first use
             model.network_ = be.network(arrays, model.dtype)
         model.backend_ = be.name
@@ -501,16 +549,62 @@ def _read_model_file(path: Path) -> tuple[dict[str, Any], list[np.ndarray]]:
         from ._torch import read_torch_file
 
         config, arrays = read_torch_file(str(path))
+    if not isinstance(config, dict):
+        raise ModelFileError(f"{path}: its config is a {type(config).__name__}, not a mapping: not a twin3d thermal model")
     if config.get("format") != FORMAT:
         raise ModelFileError(f"{path}: format {config.get('format')!r} is not {FORMAT!r}")
-    if int(config.get("version", -1)) > FORMAT_VERSION:
+    version = config.get("version", -1)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ModelFileError(f"{path}: model format version {version!r} is not an integer")
+    if version > FORMAT_VERSION:
         raise ModelFileError(
             f"{path}: model format version {config.get('version')} is newer than this twin3d reads ({FORMAT_VERSION})"
         )
     return config, arrays
 
 
+def _npz_array_bytes(path: Path) -> tuple[float, str]:
+    """Bytes the weight arrays of a ``.npz`` model take as float64, from their ``.npy`` headers
+    (read without decompressing the data: a small compressed file can declare huge arrays)."""
+    total, largest = 0.0, ()
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy") or info.filename == "config.npy":
+                    continue
+                with zf.open(info) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    if version == (1, 0):
+                        shape, _, _ = np.lib.format.read_array_header_1_0(fh)
+                    elif version == (2, 0):
+                        shape, _, _ = np.lib.format.read_array_header_2_0(fh)
+                    else:
+                        raise ModelFileError(f"{path}: {info.filename} has an unsupported .npy version {version}")
+                count = float(np.prod(shape, dtype=np.float64)) if shape else 1.0
+                if count * 8 > total / 2:
+                    largest = tuple(shape)
+                total += count * 8
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise ModelFileError(f"{path}: corrupt thermal model ({_one_line(exc)})") from None
+    return total, f"weight arrays from their headers, the largest of shape {largest}"
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line (pydantic's validation errors list one problem a line)."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in errors()[:4])
+        except Exception:  # noqa: BLE001 - fall back to the text
+            pass
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def _read_npz(path: Path) -> tuple[dict[str, Any], list[np.ndarray]]:
+    from ...budgets import check_memory
+
+    nbytes, detail = _npz_array_bytes(path)
+    check_memory(2 * nbytes, f"loading the thermal model {path}", detail=detail + ", read and converted")
     try:
         with np.load(path, allow_pickle=False) as z:
             config = json.loads(str(z["config"]))
@@ -519,7 +613,7 @@ def _read_npz(path: Path) -> tuple[dict[str, Any], list[np.ndarray]]:
             for i in range(n):
                 arrays += [np.asarray(z[f"w{i}"], dtype=np.float64), np.asarray(z[f"b{i}"], dtype=np.float64)]
     except (ValueError, KeyError, OSError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{path}: corrupt thermal model ({exc})") from None
+        raise ModelFileError(f"{path}: corrupt thermal model ({_one_line(exc)})") from None
     return config, arrays
 
 

@@ -20,11 +20,11 @@ Light to import: torch (and SciPy) load only when a section is applied.
 from __future__ import annotations
 
 import os
-from typing import Any, Literal, Sequence
+from typing import Annotated, Any, Literal, Sequence
 
 from pydantic import Field as PField, model_validator
 
-from ...errors import MissingFileError, Twin3DError
+from ...errors import BudgetError, MissingFileError, SpecError, Twin3DError
 from ...sections import SectionContext, SpecSection
 from ...spectypes import Strict
 from .problem import HeatProblem, preset_problem
@@ -36,11 +36,11 @@ class ThermalTrainSpec(Strict):
     """Training settings for a thermal model built while the scene is loaded."""
 
     backend: Literal["torch", "tensorflow"] | None = None
-    hidden: list[int] = PField(default_factory=lambda: [32, 32, 32], min_length=1)
+    hidden: list[Annotated[int, PField(ge=1)]] = PField(default_factory=lambda: [32, 32, 32], min_length=1)
     adam_steps: int = PField(20, ge=0)
     lbfgs_steps: int = PField(2000, ge=0)
     lr: float = PField(1e-3, gt=0)
-    seed: int = 0
+    seed: int = PField(0, ge=0)
     dtype: Literal["float32", "float64"] = "float32"
 
     def estimator(self):
@@ -95,13 +95,20 @@ ThermalSection = list[ThermalSpec]
 def apply(scene, section: Sequence[ThermalSpec], context: SectionContext) -> None:
     """Attach each entry's temperature field to its asset (errors name the entry: ``thermal[i]``)."""
     from .pinn import ThermalPINN
-    from .twin import thermal_field
+    from .twin import check_field_memory, thermal_field
 
     for i, item in enumerate(section):
         try:
             asset = scene.get(item.asset)
         except KeyError as exc:
             raise context.error(str(exc.args[0]), at=(i, "asset")) from None
+        if asset.mesh is not None:  # before any model is trained or loaded
+            n_frames = len(scene.times) if scene.times is not None else item.frames
+            try:
+                check_field_memory(n_frames, asset.mesh.n_points, asset)
+            except BudgetError as exc:
+                raise context.error(str(exc), at=(i, "frames") if scene.times is None else (i,),
+                                    cls=BudgetError) from None
         try:
             problem = item.resolved_problem()
             if item.model is not None:
@@ -123,7 +130,8 @@ def apply(scene, section: Sequence[ThermalSpec], context: SectionContext) -> Non
         except Twin3DError as exc:
             if exc.located:
                 raise
-            raise context.error(f"asset {item.asset!r}: {exc}", at=(i,)) from None
+            raise context.error(f"asset {item.asset!r}: {exc}", at=(i,),
+                                cls=BudgetError if isinstance(exc, BudgetError) else SpecError) from None
 
 
 SECTION = SpecSection(

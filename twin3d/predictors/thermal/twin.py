@@ -40,6 +40,8 @@ __all__ = [
     "thermal_field",
     "pretrained_model_path",
     "AMBIENT_SENSOR",
+    "check_field_memory",
+    "BYTES_PER_FIELD_VALUE",
 ]
 
 #: The sensor that drives the ambient temperature when present (kelvin).
@@ -240,14 +242,16 @@ def thermal_field(
         if timeline is not None:
             t = timeline
         else:
-            if int(frames) != frames or frames < 1:
+            if isinstance(frames, bool) or int(frames) != frames or frames < 1:
                 raise InputError(f"frames must be a positive integer, got {frames!r}")
+            check_field_memory(int(frames), len(pts), asset)
             t = np.linspace(0.0, problem.t_end, int(frames))
             time_scale = 1.0 if time_scale is None else time_scale
     else:
         t = np.asarray(times, dtype=np.float64).reshape(-1)
         if t.size == 0 or not np.all(np.isfinite(t)):
             raise InputError("times must be one or more finite values in seconds")
+    check_field_memory(t.size, len(pts), asset)
     tau = _problem_times(t, problem.t_end, time_scale)
 
     values = m.predict(domain, tau, clip=True)
@@ -263,6 +267,20 @@ def thermal_field(
     if attach:
         asset.set_field(f)
     return f
+
+
+#: Bytes per frame and vertex while a temperature field is computed: the float64
+#: prediction, its ambient-shifted copy and the float32 field kept on the asset.
+BYTES_PER_FIELD_VALUE = 20
+
+
+def check_field_memory(n_frames: int, n_points: int, asset: Asset) -> None:
+    """Refuse a temperature field of ``n_frames x n_points`` above the memory budget (:mod:`twin3d.budgets`)."""
+    from ...budgets import check_memory
+
+    check_memory(float(n_frames) * n_points * BYTES_PER_FIELD_VALUE,
+                 f"the temperature field of asset {asset.name!r}",
+                 detail=f"{n_frames:,} frames x {n_points:,} vertices x {BYTES_PER_FIELD_VALUE} B")
 
 
 def _asset_timeline(asset: Asset, preferred: Field | None) -> np.ndarray | None:
