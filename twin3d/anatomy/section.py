@@ -26,12 +26,13 @@ from __future__ import annotations
 import os
 from typing import Any, Literal, Mapping
 
-from pydantic import Field as PField, field_validator
+from pydantic import Field as PField
+from pydantic import field_validator
 
 from ..sections import SectionContext, SpecSection
 from ..spectypes import Opacity, Strict
 
-__all__ = ["AnatomySpec", "apply", "apply_anatomy_spec", "SECTION"]
+__all__ = ["AnatomySpec", "apply", "apply_anatomy_spec", "section_label_table", "SECTION"]
 
 
 class AnatomySpec(Strict):
@@ -62,11 +63,11 @@ class AnatomySpec(Strict):
         return v
 
 
-def _label_table(section: AnatomySpec, context: SectionContext):
-    """The section's label table; a table file is resolved against the spec's folder."""
+def section_label_table(labels: Any, context: SectionContext):
+    """A section's ``labels`` value as a label table: a built-in table's name, or a table
+    file resolved against the spec's folder (a missing one is located at ``labels``)."""
     from .labels import TABLE_NAMES, load_label_table
 
-    labels: Any = section.labels
     if isinstance(labels, str) and labels.lower() not in TABLE_NAMES:
         path = context.resolve(labels, must_exist=False)
         if path.suffix.lower() == ".json" or path.exists():
@@ -84,7 +85,7 @@ def apply(scene, section: AnatomySpec, context: SectionContext) -> None:
     from .organs import organs_to_scene
     from .surfaces import labelmap_to_surfaces
 
-    table = _label_table(section, context)
+    table = section_label_table(section.labels, context)
     labelmap_path = context.resolve(section.labelmap, what="label map", at=("labelmap",))
     lm = read_labelmap(labelmap_path, series_uid=section.series_uid)
     subset = None

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["check_count", "check_budget", "read_exactly", "fan_triangles", "check_indices", "check_points",
+__all__ = ["token_starts", "check_count", "check_budget", "read_exactly", "fan_triangles", "check_indices", "check_points",
            "triangle_mesh", "parse_numbers", "parse_decimals"]
 
 
@@ -60,6 +60,16 @@ def read_exactly(f: BinaryIO, offset: int, nbytes: int, path: Path, what: str) -
     return data
 
 
+def token_starts(buf: np.ndarray) -> np.ndarray:
+    """Offsets in the byte array ``buf`` where a token starts: a non-space byte (> 32) at
+    the start or after a space."""
+    space = buf <= 32
+    start = ~space
+    start[1:] &= space[:-1]
+    del space
+    return np.flatnonzero(start)
+
+
 def parse_numbers(text, dtype, expected: int, path: Path, what: str) -> np.ndarray:
     """Whitespace-separated numbers of ``text`` (bytes or a uint8 array), parsed in C.
 
@@ -73,12 +83,7 @@ def parse_numbers(text, dtype, expected: int, path: Path, what: str) -> np.ndarr
         text = bytes(text)
     if np.dtype(dtype).kind == "f":  # the fast path for decimals
         buf = np.frombuffer(text, np.uint8) if not isinstance(text, np.ndarray) else text
-        space = buf <= 32
-        start = ~space
-        start[1:] &= space[:-1]
-        del space
-        starts = np.flatnonzero(start)
-        del start
+        starts = token_starts(buf)
         values = parse_decimals(buf, starts) if len(starts) == expected else None
         if values is not None:
             return values.astype(dtype, copy=False)

@@ -30,7 +30,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .meshcheck import check_budget, check_count, fan_triangles, parse_numbers, read_exactly, triangle_mesh
+from .meshcheck import (
+    check_budget,
+    check_count,
+    fan_triangles,
+    parse_numbers,
+    read_exactly,
+    token_starts,
+    triangle_mesh,
+)
 
 __all__ = ["read_ply", "PLY_TYPES"]
 
@@ -328,13 +336,7 @@ def _read_ascii(path: Path, f, offset: int, size: int, elements: list[_Element],
     check_budget(path, 8 * nbytes, detail=f"a {nbytes:,}-byte ASCII PLY body")
     text = read_exactly(f, offset, nbytes, path, "the PLY body")
     buf = np.frombuffer(text, np.uint8)
-    # a token starts where a non-space follows a space (or the start of the text)
-    space = buf <= 32
-    start = ~space
-    start[1:] &= space[:-1]
-    del space
-    positions = np.flatnonzero(start)
-    del start
+    positions = token_starts(buf)
     line_of = np.searchsorted(np.flatnonzero(buf == 10), positions)
     per_line = np.bincount(line_of) if len(line_of) else np.zeros(0, np.int64)
     del line_of

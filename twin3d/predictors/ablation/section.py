@@ -32,6 +32,7 @@ from typing import Any, Literal
 from pydantic import Field as PField
 from pydantic import field_validator
 
+from ...anatomy.section import section_label_table
 from ...sections import SectionContext, SpecSection
 from ...spectypes import Strict
 from .damage import ARRHENIUS, CRITERIA
@@ -95,17 +96,6 @@ class AblationSpec(Strict):
         return v
 
 
-def _label_table(section: AblationSpec, context: SectionContext):
-    from ...anatomy.labels import TABLE_NAMES, load_label_table
-
-    labels: Any = section.labels
-    if isinstance(labels, str) and labels.lower() not in TABLE_NAMES:
-        path = context.resolve(labels, must_exist=False)
-        if path.suffix.lower() == ".json" or path.exists():
-            labels = context.resolve(labels, what="label table", at=("labels",))
-    return load_label_table(labels)
-
-
 def apply(scene, section: AblationSpec, context: SectionContext) -> None:
     """Simulate the ablation and add its assets to ``scene`` (units must be mm)."""
     import json
@@ -121,7 +111,7 @@ def apply(scene, section: AblationSpec, context: SectionContext) -> None:
     if scene.units != "mm":
         raise context.error(f"the ablation is in millimetres (RAS) but the scene uses {scene.units!r}; "
                             "set 'units: mm'", at=())
-    table = _label_table(section, context)
+    table = section_label_table(section.labels, context)
     path = context.resolve(section.labelmap, what="label map", at=("labelmap",))
     lm = read_labelmap(path)
     app = Applicator(target_mm=section.target, direction=section.direction, power_w=section.power,
